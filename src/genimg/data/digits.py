@@ -1,0 +1,43 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the offline default.
+
+1797 images with integer values 0..16 (17 grey levels). Splits follow J. Tomczak's
+``intro_dgm`` protocol, in the file's order: train = first 1000, val = next 350,
+test = last 447, so that likelihoods compare with that body of work.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from genimg.data.registry import ImageDataset, register_dataset
+
+DIGITS_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, 1797)}
+DIGITS_LEVELS = 17
+
+
+@functools.lru_cache(maxsize=1)
+def _load_all() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+
+
+@register_dataset("digits", "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)")
+def load_digits_split(split: str, *, root=None, image_size=None) -> ImageDataset:
+    images, labels = _load_all()
+    part = DIGITS_SPLITS[split]
+    x = torch.from_numpy(images[part] / (DIGITS_LEVELS - 1)).unsqueeze(1).contiguous()
+    y = torch.from_numpy(labels[part])
+    return ImageDataset(
+        name="digits",
+        split=split,
+        images=x,
+        labels=y,
+        num_classes=10,
+        levels=DIGITS_LEVELS,
+        class_names=[str(i) for i in range(10)],
+        source="sklearn.datasets.load_digits",
+    )

@@ -1,0 +1,220 @@
+"""Typed configs: dataclasses, serialised to YAML, overridden from the command line with key=value.
+
+A run's config has four parts: the model family, ``data``, ``train`` and ``model`` (the
+family's own dataclass). An override names a field by its dotted path (``model.latent_dim=2``)
+or by its bare name when that is unambiguous (``latent_dim=2``). Values are parsed as YAML
+and then checked against the field's type, so ``lr=3e-4``, ``betas=[0.5,0.999]`` and
+``patience=null`` all work, and ``epochs=ten`` fails with a message naming the field's type.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genimg.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # a registered dataset, or folder:PATH / npz:PATH
+    root: str | None = None  # local directory with the standard files (no download)
+    image_size: int | None = None  # resize to this square size
+    binarize: float | None = None  # static binarisation threshold, e.g. 0.5
+    classes: list[int] | None = None  # keep only these labels (e.g. train on 0-8)
+    limit: int | None = None  # keep the first N images of each split
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 100
+    seed: int = 0
+    device: str = "auto"  # auto (cuda if present), cpu, cuda, cuda:1
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+    grad_clip: float | None = None  # clip the global gradient norm to this value
+    patience: int | None = 20  # early stopping: epochs without a better selection score
+    select_by: str = "val_loss"  # val_loss or fid: which score keeps the best checkpoint
+    ema_decay: float | None = None  # keep an EMA of the weights; sampling uses it
+    eval_every: int = 1  # validation/test loss every K epochs
+    sample_every: int = 10  # sample grid every K epochs (0: never)
+    fid_every: int = 0  # FID in dataset-classifier features every K epochs (0: never)
+    fid_samples: int = 447  # samples for that FID (the digits test split has 447)
+    out: str = "runs"  # parent directory of run directories
+    name: str | None = None  # run directory name; default family-dataset-time
+    progress: bool = True  # progress bars
+
+    def __post_init__(self) -> None:
+        if self.select_by not in ("val_loss", "fid"):
+            raise UserError(f"train.select_by must be val_loss or fid, got '{self.select_by}'")
+
+
+# ---------------------------------------------------------------------------- type coercion
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert ``value`` to ``annotation`` (int, float, bool, str, Optional, list[...], tuple[...])."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except UserError as e:
+                errors.append(str(e))
+        raise UserError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin in (list, tuple):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key} must be a list, e.g. {key}=[1,2], got {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, key) for v in value]
+        return items if origin is list else tuple(items)
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise UserError(f"{key} must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise UserError(f"{key} must be an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if isinstance(value, (dict, list)):
+            raise UserError(f"{key} must be a string, got {value!r}")
+        return str(value)
+    raise UserError(f"{key}: unsupported field type {annotation}")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
+    """Build ``cls`` from a dict, checking names and types; unknown keys are errors."""
+    hints = _hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        raise UserError(f"unknown key '{section}.{unknown[0]}'; valid keys in {section}: {', '.join(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+# ---------------------------------------------------------------------------- the run config
+
+
+@dataclass
+class RunConfig:
+    family: str
+    model: Any  # the family's config dataclass
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "data": dataclasses.asdict(self.data),
+            "train": dataclasses.asdict(self.train),
+            "model": dataclasses.asdict(self.model),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def sections(self) -> dict[str, Any]:
+        return {"model": self.model, "train": self.train, "data": self.data}
+
+    def valid_keys(self) -> list[str]:
+        return [f"{s}.{f.name}" for s, obj in self.sections().items() for f in fields(obj)]
+
+
+def resolve_key(config: RunConfig, key: str) -> tuple[str, str]:
+    """Map ``lr`` or ``model.lr`` to (section, field); raise with the valid keys if it is neither."""
+    sections = config.sections()
+    if "." in key:
+        section, _, name = key.partition(".")
+        if section in sections and name in {f.name for f in fields(sections[section])}:
+            return section, name
+    else:
+        matches = [s for s, obj in sections.items() if key in {f.name for f in fields(obj)}]
+        if len(matches) == 1:
+            return matches[0], key
+        if len(matches) > 1:
+            raise UserError(f"key '{key}' is ambiguous; write one of {', '.join(f'{s}.{key}' for s in matches)}")
+    raise UserError(f"unknown key '{key}' for {config.family}; valid keys: {', '.join(config.valid_keys())}")
+
+
+def apply_overrides(config: RunConfig, overrides: dict[str, Any] | list[str]) -> RunConfig:
+    """Return a new config with ``overrides`` applied (a dict, or ["key=value", ...] strings)."""
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    data = config.to_dict()
+    for key, value in overrides.items():
+        section, name = resolve_key(config, key)
+        data[section][name] = value
+    return config_from_dict(data)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"expected key=value, got '{item}' (for example latent_dim=2)")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    from genimg.models import get_family
+
+    if not isinstance(data, dict) or "family" not in data:
+        raise UserError("a run config needs a 'family' entry (vae, dcgan or diffusion)")
+    family = get_family(data["family"])
+    return RunConfig(
+        family=family.name,
+        model=build_dataclass(family.config_cls, data.get("model") or {}, "model"),
+        data=build_dataclass(DataConfig, data.get("data") or {}, "data"),
+        train=build_dataclass(TrainConfig, {**family.train_defaults, **(data.get("train") or {})}, "train"),
+    )
+
+
+def default_config(family_name: str) -> RunConfig:
+    return config_from_dict({"family": family_name})
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return config_from_dict(data)
