@@ -22,7 +22,7 @@ from genimg.errors import UserError
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # a registered dataset, or folder:PATH / npz:PATH
+    dataset: str = "digits"  # a registered dataset, or folder:PATH / npz:PATH
     root: str | None = None  # local directory with the standard files (no download)
     image_size: int | None = None  # resize to this square size
     binarize: float | None = None  # static binarisation threshold, e.g. 0.5
@@ -45,8 +45,10 @@ class TrainConfig:
     sample_every: int = 10  # sample grid every K epochs (0: never)
     fid_every: int = 0  # FID in dataset-classifier features every K epochs (0: never)
     fid_samples: int = 447  # samples for that FID (the digits test split has 447)
+    likelihood_at_end: bool = True  # test log-likelihood bounds in summary.json, for families that have them
+    likelihood_k: int = 1000  # importance samples for the VAE's bound
     out: str = "runs"  # parent directory of run directories
-    name: str | None = None  # run directory name; default family-dataset-time
+    run_name: str | None = None  # run directory name; default family-dataset-time
     progress: bool = True  # progress bars
 
     def __post_init__(self) -> None:

@@ -1,0 +1,298 @@
+"""Variational auto-encoder (Kingma & Welling 2014), the lecture's model.
+
+Encoder h_phi(x) gives q(z|x) = N(mu, diag(sigma^2)); decoder f_theta(z) gives p(x|z).
+The loss is the negative ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)), estimated
+with one reparameterised sample z = mu + sigma * eps.
+
+The decoder likelihood decides what the ELBO bounds:
+- ``categorical``: a softmax over the dataset's grey levels per pixel (17 for digits). The
+  ELBO is then a bound on a true discrete log-likelihood, in nats per image.
+- ``bernoulli``: for binarised data (levels = 2).
+- ``gaussian``: continuous, with a fixed or a learned per-pixel variance. On discrete data
+  this is a density, not a probability: its "likelihood" does not compare with the others.
+- ``auto`` picks bernoulli for 2 levels, categorical up to 64 levels, gaussian otherwise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genimg.data.registry import to_levels
+from genimg.errors import UserError
+from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, register_family
+
+DECODERS = ("auto", "categorical", "bernoulli", "gaussian")
+ARCHS = ("mlp", "conv")
+
+
+@dataclass
+class VAEConfig:
+    arch: str = "mlp"  # mlp or conv
+    latent_dim: int = 16
+    hidden: int = 256  # MLP width / conv base channels x 8
+    hidden_layers: int = 2  # MLP hidden layers in encoder and decoder
+    conv_channels: int = 32  # conv variant: channels of the first conv layer
+    decoder: str = "auto"  # auto, categorical, bernoulli, gaussian
+    learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
+    sigma: float = 0.1  # gaussian decoder with fixed variance
+    beta: float = 1.0  # weight of the KL term (beta-VAE)
+    conditional: bool = False  # feed labels to encoder and decoder
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    sample_mode: str = "mean"  # sample() returns the decoder mean, or "sample" to re-sample x ~ p(x|z)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise UserError(f"model.arch must be one of {', '.join(ARCHS)}, got '{self.arch}'")
+        if self.decoder not in DECODERS:
+            raise UserError(f"model.decoder must be one of {', '.join(DECODERS)}, got '{self.decoder}'")
+        if self.sample_mode not in ("mean", "sample"):
+            raise UserError(f"model.sample_mode must be mean or sample, got '{self.sample_mode}'")
+        if self.latent_dim < 1:
+            raise UserError(f"model.latent_dim must be at least 1, got {self.latent_dim}")
+        if self.beta < 0:
+            raise UserError(f"model.beta must be >= 0, got {self.beta}")
+
+
+def resolve_decoder(name: str, levels: int | None) -> str:
+    if name != "auto":
+        if name == "categorical" and levels is None:
+            raise UserError("the categorical decoder needs discrete data; use decoder=gaussian for continuous images")
+        if name == "bernoulli" and levels not in (2, None):
+            # Bernoulli on grey levels is the common "continuous Bernoulli" mistake: allowed, but not a likelihood.
+            pass
+        return name
+    if levels == 2:
+        return "bernoulli"
+    if levels is not None and levels <= 64:
+        return "categorical"
+    return "gaussian"
+
+
+# ---------------------------------------------------------------------------- networks
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.LeakyReLU(0.1))
+    return nn.Sequential(*layers)
+
+
+def downsample_stages(size: int) -> int:
+    """How many stride-2 stages take ``size`` down to at most 4-7 pixels (8->4, 28->7, 32->4)."""
+    stages = 0
+    while size % 2 == 0 and size > 7:
+        size //= 2
+        stages += 1
+    return stages
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, in_channels: int, size: int, base: int, out_dim: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 3, padding=1), nn.LeakyReLU(0.1)]
+        ch = base
+        for _ in range(downsample_stages(size)):
+            layers += [nn.Conv2d(ch, ch * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.1)]
+            ch *= 2
+            size //= 2
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(ch * size * size, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(x))
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, in_dim: int, out_channels: int, size: int, base: int) -> None:
+        super().__init__()
+        stages = downsample_stages(size)
+        self.start_size = size // 2**stages
+        self.start_ch = base * 2**stages
+        self.fc = nn.Sequential(nn.Linear(in_dim, self.start_ch * self.start_size**2), nn.LeakyReLU(0.1))
+        layers: list[nn.Module] = []
+        ch = self.start_ch
+        for _ in range(stages):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1), nn.LeakyReLU(0.1)]
+            ch //= 2
+        layers.append(nn.Conv2d(ch, out_channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.start_ch, self.start_size, self.start_size)
+        return self.net(h)
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+@register_family(
+    "vae",
+    VAEConfig,
+    "variational auto-encoder (MLP or conv; categorical / Bernoulli / Gaussian decoder; beta; class-conditional)",
+    train_defaults={"epochs": 300, "batch_size": 64, "patience": 30, "select_by": "val_loss", "sample_every": 25},
+)
+class VAE(GenerativeModel):
+    def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        self.likelihood = resolve_decoder(config.decoder, spec.levels)
+        self.levels = spec.levels if self.likelihood == "categorical" else None
+        c, h, w = spec.image_shape
+        # Values per pixel the decoder outputs: logits over levels, one logit, or mean (+ log-variance).
+        self.out_per_pixel = {"categorical": self.levels, "bernoulli": 1, "gaussian": 2 if config.learn_variance else 1}[
+            self.likelihood
+        ]
+        label_dim = spec.num_classes if config.conditional else 0
+        L = config.latent_dim
+        if config.arch == "mlp":
+            hidden = [config.hidden] * config.hidden_layers
+            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L])
+            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel])
+        else:
+            self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
+            self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
+
+    # --- encoder / decoder ------------------------------------------------------------------
+    def _one_hot(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if not self.config.conditional:
+            return None
+        if labels is None:
+            raise UserError("this VAE is class-conditional: pass labels")
+        return F.one_hot(labels.long(), self.spec.num_classes).float()
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the mean and log-variance of q(z|x)."""
+        y = self._one_hot(labels, x.shape[0])
+        if self.config.arch == "mlp":
+            inp = x.flatten(1)
+            if y is not None:
+                inp = torch.cat([inp, y], 1)
+        else:
+            inp = x
+            if y is not None:
+                inp = torch.cat([x, y[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        mu, logvar = self.encoder(inp).chunk(2, dim=1)
+        return mu, logvar.clamp(-30, 20)
+
+    def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw decoder output, shaped (N, C, H, W, out_per_pixel)."""
+        y = self._one_hot(labels, z.shape[0])
+        if y is not None:
+            z = torch.cat([z, y], 1)
+        out = self.decoder(z)
+        c, h, w = self.spec.image_shape
+        if self.config.arch == "mlp":
+            return out.view(-1, c, h, w, self.out_per_pixel)
+        return out.view(-1, c, self.out_per_pixel, h, w).permute(0, 1, 3, 4, 2)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, mode: str = "mean") -> torch.Tensor:
+        """Images in [0, 1]: the mean of p(x|z), or a draw from it with mode='sample'."""
+        out = self.decoder_output(z, labels)
+        if self.likelihood == "categorical":
+            probs = out.softmax(-1)
+            grid = torch.linspace(0, 1, self.levels, device=out.device)
+            if mode == "sample":
+                idx = torch.distributions.Categorical(probs=probs).sample()
+                return grid[idx]
+            return (probs * grid).sum(-1)
+        if self.likelihood == "bernoulli":
+            p = torch.sigmoid(out[..., 0])
+            return torch.bernoulli(p) if mode == "sample" else p
+        mean = torch.sigmoid(out[..., 0])
+        if mode == "sample":
+            return (mean + self._gaussian_std(out) * torch.randn_like(mean)).clamp(0, 1)
+        return mean
+
+    def _gaussian_std(self, out: torch.Tensor) -> torch.Tensor:
+        if self.config.learn_variance:
+            return torch.exp(0.5 * out[..., 1].clamp(-12, 4))
+        return torch.full_like(out[..., 0], self.config.sigma)
+
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the posterior mean of x: the reconstruction shown next to the original."""
+        mu, _ = self.encode(x, labels)
+        return self.decode(mu, labels)
+
+    # --- likelihood pieces --------------------------------------------------------------------
+    def log_px_given_z(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, summed over pixels."""
+        if self.likelihood == "categorical":
+            target = to_levels(x, self.levels)
+            logp = out.log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        elif self.likelihood == "bernoulli":
+            logp = -F.binary_cross_entropy_with_logits(out[..., 0], x, reduction="none")
+        else:
+            mean = torch.sigmoid(out[..., 0])
+            std = self._gaussian_std(out)
+            logp = -0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
+        return logp.flatten(1).sum(1)
+
+    def elbo_terms(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encode(x, labels)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        rec = self.log_px_given_z(x, self.decoder_output(z, labels))
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000, chunk: int = 100
+    ) -> dict[str, torch.Tensor]:
+        """Per-image bounds on log p(x) in nats: the ELBO and the importance-weighted bound
+        log (1/k) sum_i p(x, z_i) / q(z_i|x) (Burda et al. 2016), batched over the k samples in
+        chunks so memory stays bounded."""
+        mu, logvar = self.encode(x, labels)
+        std = torch.exp(0.5 * logvar)
+        log_weights = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            eps = torch.randn(m, *mu.shape, device=mu.device)
+            z = mu + std * eps  # (m, N, L)
+            zf = z.reshape(-1, mu.shape[1])
+            xf = x.repeat(m, 1, 1, 1)
+            lf = labels.repeat(m) if labels is not None else None
+            log_px_z = self.log_px_given_z(xf, self.decoder_output(zf, lf)).view(m, -1)
+            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+            log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+            log_weights.append(log_px_z + log_pz - log_qz)
+        lw = torch.cat(log_weights, 0)
+        iw = torch.logsumexp(lw, 0) - math.log(k)
+        elbo = lw.mean(0)  # the ELBO averaged over the same k samples: far less noisy than one draw
+        return {"elbo": elbo, "iw": iw}
+
+    # --- protocol -----------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)}
+
+    def training_step(self, batch: Batch, stepper: Stepper) -> dict[str, Any]:
+        terms = self.elbo_terms(batch.images, batch.labels if self.config.conditional else None)
+        loss = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
+        stepper.step("vae", loss)
+        return {"loss": loss.detach(), "nelbo": -terms["elbo"].mean().detach(), "kl": terms["kl"].mean().detach()}
+
+    def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        terms = self.elbo_terms(batch.images, batch.labels if self.config.conditional else None)
+        loss = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
+        return {"loss": loss, "nelbo": -terms["elbo"].mean(), "kl": terms["kl"].mean()}
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, labels: torch.Tensor | int | None = None, mode: str | None = None, temperature: float = 1.0, **_: Any
+    ) -> torch.Tensor:
+        """Draw z ~ N(0, I) (scaled by ``temperature``), decode; return the decoder mean, or
+        with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""
+        labels = self.check_labels(n, labels)
+        z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
+        return self.decode(z, labels, mode=mode or self.config.sample_mode)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
