@@ -48,13 +48,14 @@ def fetch(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
+    local_copy_hint: str | None = None,
 ) -> Path:
     """Return the path of a verified local copy of ``url``, downloading it if needed.
 
     ``url`` is one URL or a list of mirrors tried in order. ``dest`` is a path relative to
     the cache directory (or an absolute path). ``sha256`` is the expected hex digest; the
     file is accepted only if it matches. If every mirror fails, a ``UserError`` lists each
-    failure and says how to use a local copy instead.
+    failure and says how to use a local copy instead (``local_copy_hint`` overrides that advice).
     """
     urls = [url] if isinstance(url, str) else list(url)
     if not urls:
@@ -77,10 +78,8 @@ def fetch(
             return dest
         except _DownloadFailed as failure:
             failures.append(f"{candidate}: {failure}")
-    raise UserError(
-        f"could not download {dest.name} ({'; '.join(failures)}); to use a local copy instead, "
-        f"put {dest.name} in a directory DIR and set data.root=DIR"
-    )
+    hint = local_copy_hint or f"put {dest.name} in a directory DIR and set data.root=DIR"
+    raise UserError(f"could not download {dest.name} ({'; '.join(failures)}); to use a local copy instead, {hint}")
 
 
 class _DownloadFailed(Exception):

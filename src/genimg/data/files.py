@@ -27,7 +27,6 @@ npz:PATH
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np

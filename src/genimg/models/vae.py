@@ -41,6 +41,8 @@ class VAEConfig:
     learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
     sigma: float = 0.1  # gaussian decoder with fixed variance
     beta: float = 1.0  # weight of the KL term (beta-VAE)
+    iw_samples: int = 1  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
+    dropout: float = 0.0  # dropout in the MLP's hidden layers
     conditional: bool = False  # feed labels to encoder and decoder
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -57,6 +59,12 @@ class VAEConfig:
             raise UserError(f"model.latent_dim must be at least 1, got {self.latent_dim}")
         if self.beta < 0:
             raise UserError(f"model.beta must be >= 0, got {self.beta}")
+        if self.iw_samples < 1:
+            raise UserError(f"model.iw_samples must be at least 1, got {self.iw_samples}")
+        if self.iw_samples > 1 and self.beta != 1:
+            raise UserError("model.iw_samples > 1 trains the importance-weighted bound, which has no beta; set beta=1")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"model.dropout must lie in [0, 1), got {self.dropout}")
 
 
 def resolve_decoder(name: str, levels: int | None) -> str:
@@ -77,12 +85,14 @@ def resolve_decoder(name: str, levels: int | None) -> str:
 # ---------------------------------------------------------------------------- networks
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.LeakyReLU(0.1))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -154,21 +164,25 @@ class VAE(GenerativeModel):
         L = config.latent_dim
         if config.arch == "mlp":
             hidden = [config.hidden] * config.hidden_layers
-            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L])
-            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel])
+            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout)
+            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout)
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
 
     # --- encoder / decoder ------------------------------------------------------------------
-    def _one_hot(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    def _one_hot(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
+        """One-hot labels for a conditional VAE; a single int stands for the same class for all n."""
         if not self.config.conditional:
             return None
         if labels is None:
             raise UserError("this VAE is class-conditional: pass labels")
-        return F.one_hot(labels.long(), self.spec.num_classes).float()
+        labels = torch.as_tensor(labels, device=self.device).long()
+        if labels.dim() == 0:
+            labels = labels.expand(n)
+        return F.one_hot(labels, self.spec.num_classes).float()
 
-    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the mean and log-variance of q(z|x)."""
         y = self._one_hot(labels, x.shape[0])
         if self.config.arch == "mlp":
@@ -182,7 +196,7 @@ class VAE(GenerativeModel):
         mu, logvar = self.encoder(inp).chunk(2, dim=1)
         return mu, logvar.clamp(-30, 20)
 
-    def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | int | None = None) -> torch.Tensor:
         """Raw decoder output, shaped (N, C, H, W, out_per_pixel)."""
         y = self._one_hot(labels, z.shape[0])
         if y is not None:
@@ -193,7 +207,7 @@ class VAE(GenerativeModel):
             return out.view(-1, c, h, w, self.out_per_pixel)
         return out.view(-1, c, self.out_per_pixel, h, w).permute(0, 1, 3, 4, 2)
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, mode: str = "mean") -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | int | None = None, mode: str = "mean") -> torch.Tensor:
         """Images in [0, 1]: the mean of p(x|z), or a draw from it with mode='sample'."""
         out = self.decoder_output(z, labels)
         if self.likelihood == "categorical":
@@ -242,6 +256,19 @@ class VAE(GenerativeModel):
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
 
+    def log_weights(self, x: torch.Tensor, labels: torch.Tensor | None, k: int) -> torch.Tensor:
+        """log p(x, z_i) - log q(z_i|x) for k reparameterised draws z_i ~ q(z|x): shape (k, N)."""
+        mu, logvar = self.encode(x, labels)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn(k, *mu.shape, device=mu.device)
+        z = mu + std * eps  # (k, N, L)
+        xf = x.repeat(k, 1, 1, 1)
+        lf = labels.repeat(k) if labels is not None else None
+        log_px_z = self.log_px_given_z(xf, self.decoder_output(z.reshape(-1, mu.shape[1]), lf)).view(k, -1)
+        log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return log_px_z + log_pz - log_qz
+
     @torch.no_grad()
     def log_likelihood(
         self, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000, chunk: int = 100
@@ -249,21 +276,7 @@ class VAE(GenerativeModel):
         """Per-image bounds on log p(x) in nats: the ELBO and the importance-weighted bound
         log (1/k) sum_i p(x, z_i) / q(z_i|x) (Burda et al. 2016), batched over the k samples in
         chunks so memory stays bounded."""
-        mu, logvar = self.encode(x, labels)
-        std = torch.exp(0.5 * logvar)
-        log_weights = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            eps = torch.randn(m, *mu.shape, device=mu.device)
-            z = mu + std * eps  # (m, N, L)
-            zf = z.reshape(-1, mu.shape[1])
-            xf = x.repeat(m, 1, 1, 1)
-            lf = labels.repeat(m) if labels is not None else None
-            log_px_z = self.log_px_given_z(xf, self.decoder_output(zf, lf)).view(m, -1)
-            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_weights.append(log_px_z + log_pz - log_qz)
-        lw = torch.cat(log_weights, 0)
+        lw = torch.cat([self.log_weights(x, labels, min(chunk, k - start)) for start in range(0, k, chunk)], 0)
         iw = torch.logsumexp(lw, 0) - math.log(k)
         elbo = lw.mean(0)  # the ELBO averaged over the same k samples: far less noisy than one draw
         return {"elbo": elbo, "iw": iw}
@@ -272,16 +285,25 @@ class VAE(GenerativeModel):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)}
 
+    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The training objective ("loss") and what the log shows beside it, as batch means."""
+        labels = batch.labels if self.config.conditional else None
+        terms = self.elbo_terms(batch.images, labels)
+        out = {"nelbo": -terms["elbo"].mean(), "kl": terms["kl"].mean()}
+        if self.config.iw_samples > 1:
+            lw = self.log_weights(batch.images, labels, self.config.iw_samples)
+            out["loss"] = -(torch.logsumexp(lw, 0) - math.log(self.config.iw_samples)).mean()
+        else:
+            out["loss"] = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
+        return out
+
     def training_step(self, batch: Batch, stepper: Stepper) -> dict[str, Any]:
-        terms = self.elbo_terms(batch.images, batch.labels if self.config.conditional else None)
-        loss = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
-        stepper.step("vae", loss)
-        return {"loss": loss.detach(), "nelbo": -terms["elbo"].mean().detach(), "kl": terms["kl"].mean().detach()}
+        out = self.losses(batch)
+        stepper.step("vae", out["loss"])
+        return {k: v.detach() for k, v in out.items()}
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        terms = self.elbo_terms(batch.images, batch.labels if self.config.conditional else None)
-        loss = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
-        return {"loss": loss, "nelbo": -terms["elbo"].mean(), "kl": terms["kl"].mean()}
+        return self.losses(batch)
 
     @torch.no_grad()
     def sample(

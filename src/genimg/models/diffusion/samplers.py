@@ -154,13 +154,11 @@ class DDIMSampler(Sampler):
         Predictions are not clipped, so decoding the result retraces the path as closely as the
         step size allows."""
         ab_t, ab_prev = self._alphas(t, x_prev)
-        # The network output is read as if x_prev sat at level t: the usual first-order inversion.
-        x0, eps = x0_and_eps(self.prediction, model_output, x_prev, ab_t)
-        if self.prediction != "epsilon":
-            # Re-anchor x0 at x_prev's own noise level so that eps and x0 agree with x_prev.
-            x0 = (x_prev - broadcast((1 - ab_prev).sqrt(), x_prev) * eps) / broadcast(ab_prev.sqrt(), x_prev)
-        else:
-            x0 = (x_prev - broadcast((1 - ab_prev).sqrt(), x_prev) * eps) / broadcast(ab_prev.sqrt(), x_prev)
+        # First-order inversion: the noise the network sees at (x_prev, t) stands in for the one
+        # it will see at (x_t, t) when decoding; x0 is then the image consistent with x_prev and
+        # that noise at x_prev's own level.
+        _, eps = x0_and_eps(self.prediction, model_output, x_prev, ab_t)
+        x0 = (x_prev - broadcast((1 - ab_prev).sqrt(), x_prev) * eps) / broadcast(ab_prev.sqrt(), x_prev)
         return broadcast(ab_t.sqrt(), x_prev) * x0 + broadcast((1 - ab_t).sqrt(), x_prev) * eps
 
 

@@ -1,0 +1,1 @@
+"""Things done with trained models: latent exploration, inverse problems (recovery), outlier detection."""
