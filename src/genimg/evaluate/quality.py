@@ -310,11 +310,50 @@ def gaussian_stats(features: torch.Tensor, extractor: str = "") -> GaussianStats
     return accumulator.stats(extractor)
 
 
-def _symmetric_sqrt(matrix: torch.Tensor) -> torch.Tensor:
-    """Square root of a symmetric positive semi-definite matrix via its eigendecomposition."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
-    # Rounding leaves the zero eigenvalues of a singular covariance (N < d) slightly negative.
-    return (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+# Block size of the triangular products below: 8 blocks at d = 2048.
+_TRIANGULAR_BLOCK = 256
+
+
+def _congruence_lower_triangle(sigma: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
+    """The lower triangle of L^T sigma L for lower-triangular L (upper triangle left at 0).
+
+    Computed blockwise, skipping the blocks that are zero because L is triangular and the
+    ones ``eigvalsh`` never reads (it reads only the lower triangle): about a third of the
+    work of the two dense products.
+    """
+    n = lower.shape[0]
+    # sigma_l[k:, block] = (sigma L)[k:, block] for k = the block's first column: the rows
+    # below are all the second product needs, and L[m, c] = 0 for m < c.
+    sigma_l = torch.zeros_like(sigma)
+    for start in range(0, n, _TRIANGULAR_BLOCK):
+        stop = min(start + _TRIANGULAR_BLOCK, n)
+        sigma_l[start:, start:stop] = sigma[start:, start:] @ lower[start:, start:stop]
+    product = torch.zeros_like(sigma)
+    for start in range(0, n, _TRIANGULAR_BLOCK):
+        stop = min(start + _TRIANGULAR_BLOCK, n)
+        product[start:stop, :stop] = lower[start:, start:stop].T @ sigma_l[start:, :stop]
+    return product
+
+
+def _trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
+    """tr sqrt(sigma1 sigma2) for symmetric PSD sigma1, sigma2, via symmetric eigenvalues only.
+
+    sigma1 sigma2 has the eigenvalues of the symmetric PSD matrix A^T sigma2 A for any
+    factor sigma1 = A A^T (similar matrices), and tr sqrt is the sum of their square roots.
+    The factor is a Cholesky factor when one covariance is numerically positive definite
+    (the usual case, N > d: ~3x faster than a general ``eigvals`` of sigma1 sigma2 at
+    d = 2048), else sqrt(sigma1) from ``eigh``, which also works for singular covariances
+    (N <= d). Eigenvalues that rounding pushed slightly below zero are clamped to 0.
+    """
+    for first, second in ((sigma1, sigma2), (sigma2, sigma1)):
+        lower, info = torch.linalg.cholesky_ex(first)
+        if int(info) == 0:
+            eigenvalues = torch.linalg.eigvalsh(_congruence_lower_triangle(second, lower), UPLO="L")
+            return eigenvalues.clamp(min=0).sqrt().sum()
+    eigenvalues, eigenvectors = torch.linalg.eigh(sigma1)
+    sqrt_sigma1 = (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+    product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
+    return torch.linalg.eigvalsh((product + product.T) / 2).clamp(min=0).sqrt().sum()
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -322,12 +361,11 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
         d^2 = |mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr sqrt(sigma1 sigma2)
 
-    tr sqrt(sigma1 sigma2) is the sum of square roots of the eigenvalues of the symmetric
-    PSD matrix sqrt(sigma1) sigma2 sqrt(sigma1), which has the same eigenvalues as
-    sigma1 sigma2. Two symmetric eigendecompositions replace scipy's general ``sqrtm``
-    (2048-d: a few seconds instead of tens) and never produce complex values; negative
-    rounding-level eigenvalues are clamped to 0, which keeps singular covariances (fewer
-    samples than dimensions) finite. The result is clamped at 0, its true lower bound.
+    tr sqrt(sigma1 sigma2) comes from the eigenvalues of a symmetric PSD matrix similar to
+    sigma1 sigma2 (see ``_trace_sqrt_product``), never from scipy's general ``sqrtm``: no
+    complex values, no NaN for singular covariances (fewer samples than dimensions), and
+    a few times faster. The result is clamped at 0, its true lower bound, so rounding
+    cannot report a negative distance for identical statistics.
     """
     tensors = []
     for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
@@ -347,12 +385,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu2 = mu2.to(mu1.device)
     sigma1 = (sigma1 + sigma1.T) / 2
     sigma2 = (sigma2 + sigma2.T) / 2
-    sqrt_sigma1 = _symmetric_sqrt(sigma1)
-    product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
-    product = (product + product.T) / 2
-    trace_sqrt_product = torch.linalg.eigvalsh(product).clamp(min=0).sqrt().sum()
     mean_term = (mu1 - mu2).square().sum()
-    distance = mean_term + torch.trace(sigma1) + torch.trace(sigma2) - 2 * trace_sqrt_product
+    distance = mean_term + torch.trace(sigma1) + torch.trace(sigma2) - 2 * _trace_sqrt_product(sigma1, sigma2)
     return max(float(distance), 0.0)
 
 

@@ -34,6 +34,7 @@ count and silence progress bars before they are imported.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -43,7 +44,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from genimg.errors import UserError
 from genimg.experiments.records import RunDir
@@ -135,7 +136,8 @@ class Sweep:
         return {
             "family": self.family,
             "base_overrides": self.base,
-            "parameters": self.parameters,
+            # A list, not a mapping: the order the user gave is the order of the report's sections.
+            "parameters": [{"key": k, "values": v} for k, v in self.parameters.items()],
             "mode": self.mode,
             "seeds": self.seeds,
             "base_values": self.base_values(),
@@ -156,7 +158,8 @@ class Sweep:
             raise UserError(f"{path} is not a sweep directory (no {SWEEP_FILE}); pass the directory `genimg sweep` printed")
         data = json.loads(file.read_text())
         variants = [Variant(v["name"], v["values"], int(v["seed"]), v.get("group", v["name"])) for v in data["variants"]]
-        return cls(data["family"], data["base_overrides"], data["parameters"], data["mode"], list(data["seeds"]),
+        parameters = {p["key"]: p["values"] for p in data["parameters"]}
+        return cls(data["family"], data["base_overrides"], parameters, data["mode"], list(data["seeds"]),
                    data.get("evaluation"), path, variants, data.get("created", ""))
 
 
@@ -360,6 +363,7 @@ class Task:
     resume: bool
     evaluation: dict[str, Any] | None  # evaluator keyword arguments (None: no evaluation)
     threads: int
+    log: str | None = None  # the worker's output goes here (parallel runs would interleave it)
     quiet: bool = True
 
 
@@ -408,7 +412,9 @@ def plan_tasks(sweep: Sweep, threads: int, quiet: bool = True) -> tuple[list[Tas
             config = _resume_config_dict(run_dir, threads, sweep.sets_threads())
         else:
             config = sweep.variant_config(variant, threads).to_dict()
-        tasks.append(Task(variant.name, str(run_dir), config, state == "partial", sweep.evaluation, threads, quiet))
+        log = sweep.path / "logs" / f"{variant.name}.log"
+        run_threads = sweep.variant_config(variant, threads).train.threads or threads  # the user's, where they set it
+        tasks.append(Task(variant.name, str(run_dir), config, state == "partial", sweep.evaluation, run_threads, str(log), quiet))
     return tasks, states
 
 
@@ -423,10 +429,30 @@ def run_task(task: Task) -> TaskResult:
     failing variant does not stop the others."""
     result = TaskResult(task.name)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    try:
-        import torch
+    with _output_to(task.log):
+        _run_task(task, result)
+    result.wall_s = time.perf_counter() - wall0
+    result.cpu_s = time.process_time() - cpu0
+    return result
 
-        torch.set_num_threads(task.threads)
+
+@contextlib.contextmanager
+def _output_to(log: str | None) -> Iterator[None]:
+    if log is None:
+        yield
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        print(f"--- {dt.datetime.now().isoformat(timespec='seconds')}")
+        yield
+
+
+def _run_task(task: Task, result: TaskResult) -> None:
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)  # training sets it too; this covers the evaluation
+    try:
         if task.config is not None:
             from genimg.train.config import config_from_dict
             from genimg.train.trainer import train
@@ -440,14 +466,13 @@ def run_task(task: Task) -> TaskResult:
         if task.evaluation is not None:
             evaluate_variant(task.run_dir, task.evaluation, quiet=task.quiet)
             result.evaluated = True
-    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - reported per variant by the parent
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        detail = str(e) if isinstance(e, UserError) else traceback.format_exc(limit=-3).strip()
-        result.error = f"{type(e).__name__}: {detail}" if not isinstance(e, UserError) else detail
-    result.wall_s = time.perf_counter() - wall0
-    result.cpu_s = time.process_time() - cpu0
-    return result
+    except Exception as e:  # noqa: BLE001 - reported per variant by the parent; the others go on
+        print(traceback.format_exc())  # the whole story goes to the log
+        result.error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+        if task.log:
+            result.error += f" (log: {task.log})"
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 def evaluate_variant(run_dir: str | Path, settings: dict[str, Any], quiet: bool = True) -> dict[str, Any]:

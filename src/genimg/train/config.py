@@ -91,6 +91,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
             return value.lower() in ("true", "yes", "1")
         raise UserError(f"{key} must be true or false, got {value!r}")
+    if annotation in (int, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 3e-4 as a string
+            value = float(value)
+        except ValueError:
+            pass
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
             raise UserError(f"{key} must be an integer, got {value!r}")

@@ -1,0 +1,101 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).parent))
+import models_for_tests  # noqa: E402,F401
+from conftest import quick_overrides  # noqa: E402
+
+from genimg.errors import UserError  # noqa: E402
+from genimg.experiments.records import RunDir  # noqa: E402
+from genimg.train import apply_overrides, default_config, load_model, resume_config, train  # noqa: E402
+from genimg.train.ema import EMA  # noqa: E402
+
+
+def vae_config(tmp_path, name, **extra):
+    return apply_overrides(default_config("vae"), quick_overrides(tmp_path, name, **extra) + ["hidden=64", "patience=null"])
+
+
+def weights(run: RunDir, which="last"):
+    return load_file(str(run.checkpoint(which) / "model.safetensors"))
+
+
+def test_run_directory_holds_the_record(tmp_path):
+    result = train(vae_config(tmp_path, "r", epochs=3), quiet=True)
+    run = result.run
+    for f in ("config.yaml", "spec.json", "metrics.jsonl", "summary.json", "samples.png", "reconstructions.png"):
+        assert (run.path / f).exists(), f
+    records = run.metrics()
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert {"train", "val", "test"} <= set(records[0])
+    summary = run.summary()
+    assert summary["finished"] and summary["likelihood"]["nll_iw_nats"] < summary["likelihood"]["nll_elbo_nats"] + 1
+    assert run.config() == vae_config(tmp_path, "r", epochs=3)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """6 epochs in one go == 3 epochs, then resumed for 3 more: identical weights and optimiser."""
+    full = train(vae_config(tmp_path, "full", epochs=6), quiet=True).run
+    half = train(vae_config(tmp_path, "half", epochs=3), quiet=True).run
+    train(resume_config(half.path, ["epochs=6"]), resume=half.path, quiet=True)
+    a, b = weights(full), weights(half)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [r["train"]["loss"] for r in full.metrics()] == [r["train"]["loss"] for r in half.metrics()]
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    train(vae_config(tmp_path, "same", epochs=1), quiet=True)
+    with pytest.raises(UserError, match="resume"):
+        train(vae_config(tmp_path, "same", epochs=1), quiet=True)
+
+
+def test_early_stopping_keeps_the_best_checkpoint(tmp_path):
+    # A learning rate this high makes validation loss stop improving quickly.
+    c = apply_overrides(default_config("vae"), quick_overrides(tmp_path, "es", epochs=40) + ["patience=2", "lr=0.05"])
+    result = train(c, quiet=True)
+    s = result.summary
+    assert s["stopped_early"] and s["epochs_trained"] < 40
+    best = min(result.run.metrics(), key=lambda r: r["val"]["loss"])
+    assert s["best_epoch"] == best["epoch"]
+    assert s["epochs_trained"] == s["best_epoch"] + 2
+    kept = load_model(result.run.path)
+    best_weights = weights(result.run, "best")
+    assert all(torch.equal(v, best_weights[k]) for k, v in kept.state_dict().items())
+
+
+def test_ema_averages_parameters_and_copies_buffers():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    model[1].register_buffer("schedule", torch.arange(2.0))
+    ema = EMA(model, decay=0.5)
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        model[0].weight.add_(2.0)
+        model[1].schedule.add_(10.0)
+        model[1].running_mean.fill_(3.0)
+    ema.update(model)
+    assert torch.allclose(ema.module[0].weight, before + 1.0)  # halfway: averaged
+    assert torch.equal(ema.module[1].schedule, model[1].schedule)  # copied, never averaged
+    assert torch.equal(ema.module[1].running_mean, model[1].running_mean)
+
+
+def test_ema_run_samples_from_ema_weights(tmp_path):
+    result = train(vae_config(tmp_path, "ema", epochs=2, ema_decay=0.9), quiet=True)
+    ckpt = result.run.checkpoint("last")
+    assert (ckpt / "ema.safetensors").exists()
+    raw, ema = load_file(str(ckpt / "model.safetensors")), load_file(str(ckpt / "ema.safetensors"))
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw)
+    loaded = load_model(result.run.path, which="last")
+    assert all(torch.equal(v, ema[k]) for k, v in loaded.state_dict().items())
+
+
+def test_deterministic_family_needs_no_branching(tmp_path):
+    c = apply_overrides(default_config("tiny-ae"), quick_overrides(tmp_path, "ae", epochs=2))
+    result = train(c, quiet=True)
+    losses = [r["train"]["loss"] for r in result.run.metrics()]
+    assert losses[1] < losses[0]

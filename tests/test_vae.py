@@ -1,0 +1,103 @@
+import math
+
+import pytest
+import torch
+
+from genimg.data import load_dataset
+from genimg.errors import UserError
+from genimg.models import Batch, DataSpec, Stepper, build_model
+from genimg.models.vae import VAEConfig
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", "train")
+
+
+def make(digits, **kw):
+    torch.manual_seed(0)
+    return build_model("vae", VAEConfig(**kw), DataSpec.of(digits))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("decoder", ["categorical", "bernoulli", "gaussian"])
+def test_shapes_and_ranges(digits, arch, decoder):
+    m = make(digits, arch=arch, decoder=decoder, latent_dim=3)
+    x = digits.images[:10]
+    mu, logvar = m.encode(x)
+    assert mu.shape == logvar.shape == (10, 3)
+    for mode in ("mean", "sample"):
+        s = m.sample(7, mode=mode)
+        assert s.shape == (7, 1, 8, 8) and s.dtype == torch.float32
+        assert 0 <= s.min() and s.max() <= 1
+    assert m.reconstruct(x).shape == x.shape
+
+
+def test_untrained_categorical_decoder_gives_uniform_likelihood(digits):
+    # A decoder with zero output weights predicts a uniform distribution over the 17 levels.
+    m = make(digits)
+    with torch.no_grad():
+        m.decoder[-1].weight.zero_()
+        m.decoder[-1].bias.zero_()
+    out = m.decoder_output(torch.zeros(4, 16))
+    assert torch.allclose(m.log_px_given_z(digits.images[:4], out), torch.full((4,), -64 * math.log(17)))
+
+
+def test_categorical_sample_lies_on_the_17_levels(digits):
+    s = make(digits).sample(16, mode="sample")
+    assert torch.allclose(s * 16, (s * 16).round(), atol=1e-5)
+
+
+def test_iw_bound_is_tighter_than_elbo_and_improves_with_k(digits):
+    m = make(digits)
+    x = digits.images[:32]
+    torch.manual_seed(1)
+    b = m.log_likelihood(x, k=200)
+    assert (b["iw"] >= b["elbo"] - 1e-4).all()  # Jensen: log E[w] >= E[log w] on the same draws
+    torch.manual_seed(1)
+    small = m.log_likelihood(x, k=2)["iw"].mean()
+    assert b["iw"].mean() > small
+
+
+def test_training_reduces_the_negative_elbo(digits):
+    m = make(digits)
+    stepper = Stepper(m.configure_optimizers())
+    batch = Batch(digits.images[:200], digits.labels[:200])
+    first = m.training_step(batch, stepper)["loss"]
+    for _ in range(30):
+        last = m.training_step(batch, stepper)["loss"]
+    assert last < first - 20
+
+
+def test_beta_weights_the_kl(digits):
+    torch.manual_seed(0)
+    m = make(digits, beta=4.0)
+    torch.manual_seed(3)
+    out = m.losses(Batch(digits.images[:50], digits.labels[:50]))
+    torch.manual_seed(3)
+    terms = m.elbo_terms(digits.images[:50])
+    assert out["loss"].item() == pytest.approx((-terms["log_px_z"] + 4 * terms["kl"]).mean().item(), rel=1e-5)
+
+
+def test_conditional_vae_samples_by_label(digits):
+    m = make(digits, conditional=True)
+    assert m.sample(5, labels=3).shape == (5, 1, 8, 8)
+    with pytest.raises(UserError, match="0..9"):
+        m.sample(2, labels=12)
+    with pytest.raises(UserError, match="conditional"):
+        make(digits).sample(2, labels=3)
+
+
+def test_28x28_and_rgb_32x32_conv_shapes():
+    for shape in [(1, 28, 28), (3, 32, 32)]:
+        m = build_model("vae", VAEConfig(arch="conv", decoder="gaussian"), DataSpec(shape, 10, None))
+        x = torch.rand(4, *shape)
+        stepper = Stepper(m.configure_optimizers())
+        out = m.training_step(Batch(x, torch.zeros(4, dtype=torch.long)), stepper)
+        assert torch.isfinite(out["loss"])
+        assert m.sample(3).shape == (3, *shape)
+
+
+def test_categorical_decoder_needs_discrete_data():
+    with pytest.raises(UserError, match="discrete"):
+        build_model("vae", VAEConfig(decoder="categorical"), DataSpec((1, 8, 8), 10, None))
