@@ -2,7 +2,7 @@
 
 Inception-v3 knows nothing about 8x8 digits, and its weights are not always at hand, so by
 default FID, KID, IS and precision/recall look through a classifier trained on the dataset's
-own train split (selected on val, measured on test). Its test accuracy is reported next to
+own train split (watched on val, measured on test). Its test accuracy is reported next to
 every score made with it: a score is only as meaningful as the classifier behind it.
 
 The network: ``stages`` of two 3x3 conv -> BatchNorm -> ReLU layers, 2x2 max-pooling between
@@ -10,15 +10,20 @@ stages, global average pooling (the features, like Inception's pool3), and one l
 to the class logits. The stage count and widths follow the image size: (32, 64) for 8x8
 digits, giving 64-d features, small enough for FID's covariance to be well conditioned with
 a few hundred samples; (32, 64, 128) for 28x28 and 32x32 images. Training uses random
-translations by up to size/8 pixels (1 pixel on digits), label smoothing and a one-cycle
-learning rate; the epoch with the best val accuracy is kept. Label smoothing leaves the
-softmax under-confident, which would bias the Inception Score, so a temperature is then
-fitted on val (minimum negative log-likelihood, Guo et al. 2017) and ``probabilities`` use it.
+translations by up to size/8 pixels (1 pixel on digits) and AdamW with a one-cycle learning
+rate, and keeps the last epoch; val accuracy is recorded per epoch. On digits this reaches
+97.8-98.7% test accuracy (seeds 0-5) in about 12 s of CPU time.
+
+``probabilities`` are the plain softmax of a net trained with cross-entropy, a proper
+scoring rule. Two tempting refinements were measured and left out: label smoothing (the same
+accuracy, but it caps every probability near 0.9, which drags the Inception Score of real
+test digits from 9.2 down to 5.2), and temperature scaling on val (val is classified almost
+perfectly, so the fitted temperature is ill-determined: it ran from 0.05 to 0.86 across seeds).
 
 Trained once and cached: ``<GENIMG_CACHE>/classifiers/<dataset>-<config hash>/`` holds
-``model.safetensors`` and ``info.json`` (config, accuracies, temperature, sha256 of the
-weights). The cache key is the dataset name plus the hash of the config (architecture,
-epochs, seed, data options, recipe version), so every machine rebuilds the same recipe;
+``model.safetensors`` and ``info.json`` (config, accuracies, sha256 of the weights). The
+cache key is the dataset name plus the hash of the config (architecture, epochs, seed, data
+options, recipe version), so every machine rebuilds the same recipe;
 training is seeded, single-threaded by default and deterministic on one machine and software
 stack. The weights' sha256 is part of the extractor's identity, so if another machine's
 floating point produced different weights, its scores say so instead of silently mixing.
@@ -52,7 +57,6 @@ from genimg.io import atomic_path, write_json
 
 # Bump when a change to this file changes what a given config trains (the auto sizing rules,
 # the loop, the augmentation): old cache entries then stop matching instead of being reused.
-import os; LAST = bool(os.environ.get("LAST"))
 RECIPE_VERSION = 1
 
 WEIGHTS_FILE = "model.safetensors"
@@ -68,7 +72,6 @@ class ClassifierConfig:
     batch_size: int = 64
     lr: float = 3e-3  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
     max_shift: int | None = None  # random translation in pixels; None: image size // 8 (1 on digits)
     seed: int = 0
     threads: int | None = 1  # torch threads while training; fixed so the float summation order is too
@@ -81,8 +84,6 @@ class ClassifierConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"classifier {name} must be at least 1, got {value}")
-        if not 0 <= self.label_smoothing < 1:
-            raise UserError(f"classifier label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -149,8 +150,6 @@ class ClassifierNet(nn.Module):
                 in_channels = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(in_channels, num_classes)
-        # Softmax temperature fitted on val after training; stored with the weights.
-        self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.body(images * 2 - 1).mean(dim=(2, 3))
@@ -189,7 +188,6 @@ class DatasetClassifier(FeatureExtractor):
             "num_classes": self.num_classes,
             "weights_sha256": self.info["weights_sha256"],
             "test_accuracy": self.test_accuracy,
-            "temperature": self.info["temperature"],
         }
 
     def _check_shape(self, images: torch.Tensor) -> None:
@@ -202,9 +200,6 @@ class DatasetClassifier(FeatureExtractor):
 
     def _features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(images)
-
-    def _probabilities_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.double() / self.net.temperature.double(), dim=1).float()
 
 
 # ---------------------------------------------------------------------------- training
@@ -235,45 +230,35 @@ def train_classifier(
             optimizer, max_lr=config.lr, total_steps=recipe.epochs * steps_per_epoch
         )
         images, labels = train.images.to(device), train.labels.to(device)
-        best: tuple[tuple[float, float], int, dict[str, torch.Tensor]] | None = None
+        val_accuracy_per_epoch = []
         bar = _progress_bar(range(recipe.epochs), f"training {config.dataset} classifier", progress)
-        for epoch in bar:
+        for _epoch in bar:
             net.train()
             order = torch.randperm(len(train), generator=generator).to(device)
             for start in range(0, len(train), config.batch_size):
                 index = order[start : start + config.batch_size]
                 batch = random_shift(images[index], recipe.max_shift, generator)
                 _, logits = net(batch)
-                loss = F.cross_entropy(logits, labels[index], label_smoothing=config.label_smoothing)
+                loss = F.cross_entropy(logits, labels[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-            val_logits = _logits(net, val.images, device)
-            val_accuracy = _accuracy(val_logits, val.labels)
-            score = (val_accuracy, -F.cross_entropy(val_logits, val.labels).item())
-            if best is None or score >= best[0] or LAST:  # ties go to the later, lower-learning-rate epoch
-                best = (score, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            val_accuracy_per_epoch.append(round(_accuracy(_logits(net, val.images, device), val.labels), 6))
             if progress:
-                bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val_accuracy:.4f}")
-
-        assert best is not None
-        net.load_state_dict(best[2])
+                bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val_accuracy_per_epoch[-1]:.4f}")
         net.eval()
         val_logits = _logits(net, val.images, device)
-        temperature = fit_temperature(val_logits, val.labels)
-        net.temperature.fill_(temperature)
         test_logits = _logits(net, test.images, device)
 
     info = {
         "config": config.to_dict(),
         "config_hash": config.hash(),
         "recipe": recipe.to_dict(),
-        "best_epoch": best[1] + 1,
         "val_accuracy": _accuracy(val_logits, val.labels),
+        "val_accuracy_per_epoch": val_accuracy_per_epoch,
         "test_accuracy": _accuracy(test_logits, test.labels),
-        "test_nll": F.cross_entropy(test_logits / temperature, test.labels).item(),
-        "temperature": temperature,
+        "test_nll": F.cross_entropy(test_logits, test.labels).item(),
         "num_train": len(train),
         "train_cpu_seconds": round(time.process_time() - started, 2),
         "torch_version": torch.__version__,
@@ -292,33 +277,6 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     cols = (offsets[1, :, None] + torch.arange(w, device=images.device))[:, None, :]  # (n, 1, w)
     batch = torch.arange(n, device=images.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The softmax temperature T minimising the mean NLL of ``labels`` under softmax(logits / T).
-
-    The NLL is convex in 1/T, so a golden-section search over log(1/T) finds the minimum
-    deterministically (no optimiser state, no learning rate).
-    """
-    logits, labels = logits.double().cpu(), labels.cpu()
-
-    def nll(log_inverse_temperature: float) -> float:
-        return F.cross_entropy(logits * math.exp(log_inverse_temperature), labels).item()
-
-    lo, hi = math.log(0.05), math.log(20.0)
-    ratio = (math.sqrt(5) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = nll(a), nll(b)
-    for _ in range(60):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = nll(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = nll(b)
-    return round(1.0 / math.exp((lo + hi) / 2), 6)
 
 
 def _logits(net: ClassifierNet, images: torch.Tensor, device: torch.device, batch_size: int = 1000) -> torch.Tensor:

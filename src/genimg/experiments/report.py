@@ -495,7 +495,10 @@ def describe_runs(rows: list[Row], table: Table) -> str:
         high = max(present, key=lambda p: p[1])
         integer = col.metric.integer
         parts.append(f"{col.title} ranged from {format_number(low[1], integer)} ({low[0].label}) to {format_number(high[1], integer)} ({high[0].label})")
-    return (_join(parts) + ".").capitalize() if parts else "Fewer than two runs share a metric."
+    if not parts:
+        return "Fewer than two runs share a metric."
+    text = _join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def _join(parts: list[str]) -> str:
@@ -545,11 +548,12 @@ def curve(run: RunRecord, key: str) -> tuple[list[int], list[float]]:
 
 def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -> bytes | None:
     """Overlaid curves, one panel per recorded quantity; several seeds draw mean ± std."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure on the Agg canvas: no pyplot, so a notebook's backend and figures are left alone.
     import numpy as np
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     runs = [run for _, rs in series for run in rs]
     families = sorted({run.family for run in runs})
@@ -557,8 +561,10 @@ def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -
               if any(curve(r, key)[0] for r in runs if r.family == family)]
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(4.6 * len(panels), 3.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    colors = rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (family, key, label) in zip(axes[0], panels):
         for i, (name, rs) in enumerate(series):
             curves = [curve(r, key) for r in rs if r.family == family]
@@ -575,6 +581,7 @@ def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -
             mean, std = matrix.mean(0), matrix.std(0, ddof=1)
             ax.plot(epochs, mean, color=color, label=f"{name} (mean of {len(curves)})", lw=1.4)
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(f"{family}: {label}" if len(families) > 1 else label, fontsize=10)
@@ -584,7 +591,6 @@ def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -719,7 +725,8 @@ def _group_sections(group: Group, table: Table) -> list[str]:
     parts = []
     if group.sweep is None:
         parts.append(f"<h2>{e(group.title.capitalize())}</h2>")
-        parts.append(f'<p class="summary">{e(describe_runs(group.rows, table))}</p>')
+        if len(group.rows) > 1:
+            parts.append(f'<p class="summary">{e(describe_runs(group.rows, table))}</p>')
         png = learning_curves_png([(r.label, r.runs) for r in group.rows], "learning curves")
         if png:
             parts.append(f'<div class="curves"><img src="{_data_uri(png)}" alt="learning curves"></div>')
@@ -771,6 +778,8 @@ def render_report(groups: list[Group]) -> tuple[str, str]:
     body.append(_extractor_note(table, groups))
     body.append(f'<div class="wide">{table_html(table)}</div>')
     body.append('<p class="note">The same table is in report.csv beside this page.</p>')
+    if len(groups) > 1:
+        body.append(f'<p class="summary">Across all {len(rows)} rows: {html.escape(describe_runs(rows, table))}</p>')
     for group in groups:
         body.extend(p for p in _group_sections(group, table) if p)
     body.append(_more_html(groups))

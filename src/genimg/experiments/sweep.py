@@ -101,7 +101,8 @@ class Sweep:
         return out
 
     def variant_overrides(self, variant: Variant) -> dict[str, Any]:
-        overrides = {**variant.values, "train.seed": variant.seed}
+        # The seed first: a swept seed parameter (``seed=0,1``), applied after it, wins.
+        overrides = {"train.seed": variant.seed, **variant.values}
         overrides.update({"train.out": str(self.path), "train.run_name": variant.name, "train.progress": False})
         return overrides
 
@@ -303,7 +304,12 @@ def define_sweep(
             base[key] = values[0]
             continue
         # Coerce through the config so that values compare as the run will see them.
-        canonical = [_field_value(apply_overrides(base_config, {key: v}), key) for v in values]
+        canonical = []
+        for value in values:
+            try:
+                canonical.append(_field_value(apply_overrides(base_config, {key: value}), key))
+            except UserError as e:
+                raise UserError(f"{key}={_value_text(value)}: {e}") from None
         duplicates = {_value_text(v) for v in canonical if canonical.count(v) > 1}
         if duplicates:
             raise UserError(f"parameter '{key}' lists {', '.join(sorted(duplicates))} more than once")
@@ -317,6 +323,10 @@ def define_sweep(
     path = Path(out) if out else Path(base_config.train.out) / f"sweep-{family}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     sweep = Sweep(family, base, swept, mode, seed_list, evaluation, path, created=dt.datetime.now().isoformat(timespec="seconds"))
     sweep.variants = plan_variants(swept, sweep.base_values(), mode, seed_list)
+    swept_seed = seen_fields.get(("train", "seed"))
+    if swept_seed in swept:
+        for variant in sweep.variants:
+            variant.seed = variant.values[swept_seed]
     names = [v.name for v in sweep.variants]
     if len(set(names)) != len(names):
         raise UserError("two variants would share a run directory name; make the listed values distinct")

@@ -133,6 +133,16 @@ class GenerativeModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def adam(params, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has it for the parameters' device (several
+    times less optimiser overhead per step for small models on CPU)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, **kwargs)
+
+
 class Stepper:
     """Does one optimiser update for a model's training_step: the part every family shares.
 

@@ -275,8 +275,13 @@ class DCGAN(GenerativeModel):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         batch_size: int = 1000,
+        **_: Any,
     ) -> torch.Tensor:
-        """n images in [0, 1]. ``temperature`` scales z (below 1 trades diversity for fidelity)."""
+        """n images in [0, 1]. ``temperature`` scales z (below 1 trades diversity for fidelity).
+
+        Options of other families' samplers (``progress``, ``steps`` ...) are accepted and
+        ignored: one generator pass per batch has nothing to tune or to report.
+        """
         if temperature <= 0:
             raise UserError(f"temperature must be positive, got {temperature}")
         labels = self.check_labels(n, labels)

@@ -24,10 +24,11 @@ from torch import nn
 
 from genimg.data.registry import to_levels
 from genimg.errors import UserError
-from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, register_family
+from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, adam, register_family
 
 DECODERS = ("auto", "categorical", "bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "relu": nn.ReLU}
 
 
 @dataclass
@@ -43,6 +44,7 @@ class VAEConfig:
     beta: float = 1.0  # weight of the KL term (beta-VAE)
     iw_samples: int = 1  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
     dropout: float = 0.0  # dropout in the MLP's hidden layers
+    activation: str = "leaky_relu"  # leaky_relu (slope 0.1) or relu
     conditional: bool = False  # feed labels to encoder and decoder
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -63,6 +65,8 @@ class VAEConfig:
             raise UserError(f"model.iw_samples must be at least 1, got {self.iw_samples}")
         if self.iw_samples > 1 and self.beta != 1:
             raise UserError("model.iw_samples > 1 trains the importance-weighted bound, which has no beta; set beta=1")
+        if self.activation not in ACTIVATIONS:
+            raise UserError(f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation}'")
         if not 0 <= self.dropout < 1:
             raise UserError(f"model.dropout must lie in [0, 1), got {self.dropout}")
 
@@ -85,12 +89,12 @@ def resolve_decoder(name: str, levels: int | None) -> str:
 # ---------------------------------------------------------------------------- networks
 
 
-def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
+def _mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.LeakyReLU(0.1))
+            layers.append(ACTIVATIONS[activation]())
             if dropout:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -164,8 +168,8 @@ class VAE(GenerativeModel):
         L = config.latent_dim
         if config.arch == "mlp":
             hidden = [config.hidden] * config.hidden_layers
-            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout)
-            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout)
+            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
+            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation)
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
@@ -283,7 +287,7 @@ class VAE(GenerativeModel):
 
     # --- protocol -----------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)}
+        return {"vae": adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)}
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The training objective ("loss") and what the log shows beside it, as batch means."""

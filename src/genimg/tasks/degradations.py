@@ -51,7 +51,8 @@ class LinearOperator:
         raise NotImplementedError
 
     def to_image(self, y: torch.Tensor) -> torch.Tensor:
-        """An image of the original's shape with A(image) = y: the measurement shown as a picture."""
+        """The measurement shown as an image of the original's shape. For masks, pooling and
+        greyscale it is a right inverse (A(image) = y); for blur it is the blurred image itself."""
         raise NotImplementedError
 
     def take(self, index: torch.Tensor) -> "LinearOperator":

@@ -164,9 +164,9 @@ class SolverOptions:
     strength: float | None = None  # sdedit: noise level as a fraction of T; None: matched (denoise) or 0.5
     posterior_samples: int = 1  # diffusion: average this many samples
     # classical
-    tv_weight: float | None = None  # None: 0.5 sigma
-    nlm_h: float | None = None  # None: 0.8 sigma (scikit-image's advice when sigma is given)
-    rl_iterations: int = 30
+    tv_weight: float | None = None  # None: sigma / 3
+    nlm_h: float | None = None  # None: sigma / 2
+    rl_iterations: int = 5
 
     def __post_init__(self) -> None:
         for name in ("latent_steps", "restarts", "posterior_samples", "dps_steps", "repaint_steps", "sdedit_steps",
@@ -256,7 +256,8 @@ def _require_diffusion(model, method: str) -> None:
 
 
 def _alpha_bar(model, t: int, like: torch.Tensor) -> torch.Tensor:
-    return model.schedule.alpha_bar(torch.tensor(int(t))).to(like.device).expand(like.shape[0])
+    """abar at timestep t (-1: the clean image) as (N,) in ``like``'s dtype and device."""
+    return model.schedule.alpha_bar(torch.tensor(int(t))).to(like.device, like.dtype).expand(like.shape[0])
 
 
 def _predict_x0(model, x_t: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -415,17 +416,17 @@ def baseline_bicubic(degradation: Degradation, y: torch.Tensor, options: SolverO
 
 def baseline_tv(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
     restoration = _skimage_restoration()
-    weight = options.tv_weight if options.tv_weight is not None else 0.5 * degradation.noise_sigma
+    weight = options.tv_weight if options.tv_weight is not None else degradation.noise_sigma / 3
     return _per_image(y, lambda a, axis: restoration.denoise_tv_chambolle(a, weight=weight, channel_axis=axis))
 
 
 def baseline_nlm(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
     restoration = _skimage_restoration()
     sigma = degradation.noise_sigma
-    h = options.nlm_h if options.nlm_h is not None else 0.8 * sigma
+    h = options.nlm_h if options.nlm_h is not None else sigma / 2
     size = min(y.shape[-2:])
-    # Patches and search window scaled to the image: 3x3 patches, 5x5 search on 8x8 digits.
-    patch, distance = (3, 2) if size <= 16 else (5, 6)
+    # Patches and search window scaled to the image: 3x3 patches, 7x7 search on 8x8 digits.
+    patch, distance = (3, 3) if size <= 16 else (5, 6)
     return _per_image(y, lambda a, axis: restoration.denoise_nl_means(
         a, patch_size=patch, patch_distance=distance, h=h, sigma=sigma, fast_mode=True, channel_axis=axis))
 

@@ -381,6 +381,8 @@ def interpolation(
     elif pairs < 1:
         raise UserError(f"pairs must be at least 1, got {pairs}")
     if space.conditional and labels is None:
+        if start is not None:
+            raise UserError("this model is class-conditional: pass the class of each start/end pair as labels")
         labels = torch.randint(0, space.model.spec.num_classes, (pairs,), generator=generator)
     y = space.labels_for(labels, pairs)
     if start is not None:
@@ -757,6 +759,10 @@ def _tick_subset(count: int, most: int = 15) -> list[int]:
     return list(range(0, count, stride))
 
 
+def _number(value: torch.Tensor | float) -> str:
+    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0 turns -0.00 into 0.00
+
+
 def _draw_manifold(result: Manifold, space: LatentSpace, class_note: str, path: Path) -> None:
     n = result.images.shape[0]
     scale = _pixel_scale(result.images.shape[-2])
@@ -764,8 +770,8 @@ def _draw_manifold(result: Manifold, space: LatentSpace, class_note: str, path: 
     array, xs, ys, _ = _tile(cells)
     fig, ax = _figure(array, scale, left=1.0, bottom=0.9, top=0.8)
     cols = _tick_subset(n)
-    ax.set_xticks([xs[c] for c in cols], [f"{float(result.coords[0, c, 0]):.2f}" for c in cols], fontsize=8, rotation=90)
-    ax.set_yticks([ys[r] for r in cols], [f"{float(result.coords[r, 0, 1]):.2f}" for r in cols], fontsize=8)
+    ax.set_xticks([xs[c] for c in cols], [_number(result.coords[0, c, 0]) for c in cols], fontsize=8, rotation=90)
+    ax.set_yticks([ys[r] for r in cols], [_number(result.coords[r, 0, 1]) for r in cols], fontsize=8)
     ax.set_xlabel(result.axes[0], fontsize=9)
     ax.set_ylabel(result.axes[1], fontsize=9)
     how = ("decoded on the prior's quantiles" if result.basis == "prior quantiles"
@@ -793,7 +799,8 @@ def _draw_traversal(result: Traversal, space: LatentSpace, class_note: str, path
     for d in result.dims:
         names.append(f"z{d + 1}" + (f" (var {float(result.activity[d]):.2f})" if result.activity is not None else ""))
     ax.set_yticks(ys, names, fontsize=8)
-    ax.set_title(f"Traversals around a {result.source}: one coordinate per row\n{_title(space)}{class_note}", fontsize=10)
+    note = "\nvar: variance of the coordinate's code over the test set (near 0: a coordinate the encoder ignores)" if result.activity is not None else ""
+    ax.set_title(f"Traversals around a {result.source}: one coordinate per row\n{_title(space)}{class_note}{note}", fontsize=10)
     _save(fig, path)
 
 
@@ -926,7 +933,8 @@ def explore(run: str | Path, what: str | Sequence[str] = "all", options: Explore
                     raise UserError(f"test image {options.index} has label {label}; drop --label or pick an image of that class")
             else:
                 label = options.label
-            result = traversal(space, image=image, label=label if space.conditional else None, dims=options.n,
+            dims = None if options.n is None else min(options.n, space.dim)  # --n is shared by the views: cap it here
+            result = traversal(space, image=image, label=label if space.conditional else None, dims=dims,
                                steps=options.steps or 9, images=images, labels=labels, seed=options.seed,
                                out=out_dir / "traverse.png")
             results[view] = result

@@ -42,6 +42,7 @@ class TrainConfig:
     select_by: str = "val_loss"  # val_loss or fid: which score keeps the best checkpoint
     ema_decay: float | None = None  # keep an EMA of the weights; sampling uses it
     eval_every: int = 1  # validation/test loss every K epochs
+    checkpoint_every_s: float = 30.0  # write the resumable checkpoint at most this often (and at the end)
     sample_every: int = 10  # sample grid every K epochs (0: never)
     fid_every: int = 0  # FID in dataset-classifier features every K epochs (0: never)
     fid_samples: int = 447  # samples for that FID (the digits test split has 447)

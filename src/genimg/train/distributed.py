@@ -55,6 +55,15 @@ def all_reduce_sums(values: dict[str, float], info: DistInfo, device: torch.devi
     return dict(zip(keys, t.tolist()))
 
 
+def agree(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """Rank 0's decision, on every rank (for choices based on wall time, which ranks see differently)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -32,7 +32,7 @@ from genimg.io import append_jsonl, write_json, write_text
 from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, build_model
 from genimg.train.checkpoint import load_state, load_weights, rng_state, save_checkpoint, set_rng_state
 from genimg.train.config import RunConfig, apply_overrides
-from genimg.train.distributed import DistInfo, all_reduce_sums, barrier, broadcast_module, init_distributed
+from genimg.train.distributed import DistInfo, agree, all_reduce_sums, barrier, broadcast_module, init_distributed
 from genimg.train.ema import EMA
 
 SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
@@ -170,6 +170,9 @@ def train(
             opt.load_state_dict(saved["optimizers"][name])
         state = TrainState(**saved["trainer"])
         set_rng_state(saved["rng"][info.rank] if isinstance(saved["rng"], list) else saved["rng"], {"shuffle": shuffle_gen})
+        if info.is_main:  # epochs logged after the checkpoint will be trained again
+            kept_records = [r for r in run.metrics() if r["epoch"] <= state.epoch]
+            write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
         log(f"resuming {path} after epoch {state.epoch}")
     else:
         broadcast_module(model, info)
@@ -192,6 +195,8 @@ def train(
     log(f"training {config.family} ({model.num_parameters():,} parameters) on {config.data.dataset} "
         f"[{n_train} train images, {device}, world size {info.world_size}] -> {path}")
 
+    last_checkpoint = time.perf_counter()
+    best_weights = None
     epoch_bar = tqdm(range(state.epoch, tc.epochs), desc="epochs", disable=not (tc.progress and info.is_main and not quiet),
                      initial=state.epoch, total=tc.epochs, dynamic_ncols=True, leave=False)
     for epoch in epoch_bar:
@@ -247,19 +252,25 @@ def train(
             if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
                 _save_sample_grid(eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed)
             append_jsonl(run.metrics_file, record)
-            if improved:
-                save_checkpoint(run.checkpoint("best"), model, ema.module if ema else None, None)
+        if improved:  # held in memory, written with the next checkpoint
+            best_weights = _snapshot(model, ema)
         stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
         state.stopped_early = stop and not last_epoch
-        # Every rank's RNG state is saved so that each continues its own noise stream on resume.
-        rngs = _gather_rng(info, {"shuffle": shuffle_gen})
-        if info.is_main:
-            save_checkpoint(run.checkpoint("last"), model, ema.module if ema else None, {
-                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "trainer": state.to_dict(),
-                "rng": rngs,
-            })
-        barrier(info)
+        due = agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device)
+        if due or stop or last_epoch:
+            # Every rank's RNG state is saved so that each continues its own noise stream on resume.
+            rngs = _gather_rng(info, {"shuffle": shuffle_gen})
+            if info.is_main:
+                if best_weights is not None:
+                    save_checkpoint(run.checkpoint("best"), *best_weights, None)
+                    best_weights = None
+                save_checkpoint(run.checkpoint("last"), model, ema.module if ema else None, {
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "trainer": state.to_dict(),
+                    "rng": rngs,
+                })
+            last_checkpoint = time.perf_counter()
+            barrier(info)
         if stop:
             log(f"stopping early after epoch {epoch + 1}: no better {tc.select_by} for {tc.patience} evaluations")
             break
@@ -275,6 +286,13 @@ def train(
         log(_describe(run, summary))
     barrier(info)
     return TrainResult(run, final, summary)
+
+
+def _snapshot(model: torch.nn.Module, ema: EMA | None) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """A detached copy of the weights (and EMA weights) to write as the best checkpoint later."""
+    import copy
+
+    return copy.deepcopy(model).cpu(), copy.deepcopy(ema.module).cpu() if ema is not None else None
 
 
 def _gather_rng(info: DistInfo, generators: dict[str, torch.Generator]) -> Any:

@@ -1,0 +1,124 @@
+"""genimg's VAE against pythae 0.1.2's VAE, in one run, on statically binarised digits.
+
+Same network (pythae's default MLP: one hidden layer of 512 ReLU units, z = 16, Bernoulli
+decoder), 100 epochs, batch 100, Adam 1e-3, same train split. Both test NLLs come from the
+same importance-weighted estimator (k = 1000) written here once and applied to both models.
+
+    pip install -e '.[bench]'   # pythae, beside the installed torch
+    python benchmarks/bench_vae_pythae.py [--epochs 100] [--k 1000] [--threads 1] [--seeds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+
+import genimg  # noqa: F401  (OMP_WAIT_POLICY)
+import torch
+import torch.nn.functional as F
+
+from genimg.data import load_dataset
+from genimg.train import apply_overrides, default_config, train
+
+
+def iw_nll(encode, decode_probs, x: torch.Tensor, k: int, chunk: int = 100) -> float:
+    """-log (1/k) sum p(x|z)p(z)/q(z|x), z ~ q(z|x), Bernoulli p(x|z); mean nats per image."""
+    out = []
+    with torch.no_grad():
+        mu, logvar = encode(x)
+        std = torch.exp(0.5 * logvar)
+        parts = []
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            eps = torch.randn(m, *mu.shape)
+            z = mu + std * eps
+            p = decode_probs(z.reshape(-1, mu.shape[1])).reshape(m, x.shape[0], -1).clamp(1e-7, 1 - 1e-7)
+            xf = x.reshape(1, x.shape[0], -1)
+            log_px_z = (xf * p.log() + (1 - xf) * (1 - p).log()).sum(-1)
+            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+            log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+            parts.append(log_px_z + log_pz - log_qz)
+        lw = torch.cat(parts)
+        out = torch.logsumexp(lw, 0) - math.log(k)
+    return float(-out.mean())
+
+
+def run_genimg(epochs: int, out_dir: str):
+    config = apply_overrides(default_config("vae"), [
+        "dataset=digits", "binarize=0.5", "arch=mlp", "hidden=512", "hidden_layers=1", "activation=relu",
+        "latent_dim=16", "decoder=bernoulli", f"epochs={epochs}", "batch_size=100", "lr=1e-3", "patience=null",
+        "eval_every=1000", "sample_every=0", "likelihood_at_end=false", "progress=false", f"out={out_dir}", "run_name=genimg",
+    ])
+    t0 = time.perf_counter()
+    result = train(config, quiet=True)
+    wall = time.perf_counter() - t0
+    model = result.model
+    encode = lambda x: model.encode(x)  # noqa: E731
+    decode = lambda z: torch.sigmoid(model.decoder_output(z)[..., 0])  # noqa: E731
+    return wall, encode, decode
+
+
+def run_pythae(epochs: int, train_x: torch.Tensor, out_dir: str):
+    from pythae.models import VAE, VAEConfig
+    from pythae.data.datasets import BaseDataset
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    model = VAE(VAEConfig(input_dim=(1, 8, 8), latent_dim=16, reconstruction_loss="bce"))
+    trainer_config = BaseTrainerConfig(output_dir=out_dir, num_epochs=epochs, learning_rate=1e-3,
+                                       per_device_train_batch_size=100, per_device_eval_batch_size=100,
+                                       steps_saving=None, no_cuda=True)
+    t0 = time.perf_counter()
+    dataset = BaseDataset(train_x, torch.zeros(len(train_x)))  # pythae wraps tensors in its own Dataset
+    BaseTrainer(model=model, train_dataset=dataset, training_config=trainer_config).train()
+    wall = time.perf_counter() - t0
+    model.eval()
+
+    def encode(x):
+        out = model.encoder(x)
+        return out.embedding, out.log_covariance
+
+    decode = lambda z: model.decoder(z)["reconstruction"].reshape(z.shape[0], -1)  # noqa: E731
+    return wall, encode, decode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--k", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3, help="repeats, one seed each, interleaving the two libraries")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    # Pay one-time imports (torch's optimiser machinery, pythae) before timing either library.
+    import pythae.models  # noqa: F401
+    import pythae.trainers  # noqa: F401
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    train_x = load_dataset("digits", "train", binarize=0.5).images
+    test_x = load_dataset("digits", "test", binarize=0.5).images
+    results: dict[str, dict[str, list[float]]] = {"genimg": {"wall": [], "nll": []}, "pythae": {"wall": [], "nll": []}}
+    for seed in range(args.seeds):  # interleaved, so a busy spell on the machine hits both alike
+        for name, runner in (("genimg", lambda d: run_genimg(args.epochs, d)), ("pythae", lambda d: run_pythae(args.epochs, train_x, d))):
+            with tempfile.TemporaryDirectory() as tmp:
+                torch.manual_seed(seed)
+                wall, encode, decode = runner(tmp)
+            torch.manual_seed(1000 + seed)
+            results[name]["wall"].append(wall)
+            results[name]["nll"].append(iw_nll(encode, decode, test_x, args.k))
+    print(f"| binarised digits, {args.epochs} epochs, {args.seeds} seeds | train wall s (median) | test NLL (IW, k={args.k}) nats, mean ± std |")
+    print("|---|---|---|")
+    for name, r in results.items():
+        nll = torch.tensor(r["nll"])
+        print(f"| {name} | {statistics.median(r['wall']):.2f} | {nll.mean():.2f} ± {nll.std() if len(nll) > 1 else 0:.2f} |")
+    ratio = statistics.median(results["genimg"]["wall"]) / statistics.median(results["pythae"]["wall"])
+    print(f"\ngenimg/pythae wall-time ratio (medians): {ratio:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({**results, "ratio": ratio}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""Feature extractors: the digits classifier (training, cache, identity) and Inception-v3 (layout, loading)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genimg.data import load_dataset
+from genimg.errors import UserError
+from genimg.evaluate import classifier as classifier_module
+from genimg.evaluate import inception as inception_module
+from genimg.evaluate.classifier import ClassifierConfig, classifier_dir, default_classifier, load_or_train_classifier, random_shift
+from genimg.evaluate.features import available_extractors, check_same_extractor, get_extractor, sha256_of_file
+from genimg.evaluate.inception import (
+    WEIGHTS_FILENAME,
+    WEIGHTS_SHA256,
+    WEIGHTS_URL,
+    InceptionV3FID,
+    expected_state_dict_layout,
+    load_inception,
+    preprocess,
+)
+
+# A classifier small and short enough to train in well under a second: for the tests of the
+# cache, identity and interface, which do not need an accurate one.
+TINY = dict(widths=(8, 16), epochs=1)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets an empty GENIMG_CACHE and no Inception weights from the environment."""
+    monkeypatch.setenv("GENIMG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(inception_module.WEIGHTS_ENV, raising=False)
+    return tmp_path / "cache"
+
+
+def tiny(**overrides) -> ClassifierConfig:
+    return ClassifierConfig(**{**TINY, **overrides})
+
+
+# ---------------------------------------------------------------------------- the digits classifier
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory):
+    """The default digits classifier, trained once for this session into its own cache."""
+    cache = tmp_path_factory.mktemp("classifier-cache")
+    started = time.process_time()
+    extractor = default_classifier("digits", cache_dir=cache, progress=False)
+    return extractor, cache, time.process_time() - started
+
+
+@pytest.mark.slow
+def test_default_digits_classifier_reaches_97_percent_on_test(trained_digits):
+    extractor, _, cpu_seconds = trained_digits
+    assert extractor.test_accuracy >= 0.97
+    assert cpu_seconds < 60
+    # The recorded accuracy is the one its probabilities give on the test split.
+    test = load_dataset("digits", "test")
+    predicted = extractor.probabilities(test.images).argmax(dim=1)
+    assert (predicted == test.labels).double().mean().item() == pytest.approx(extractor.test_accuracy)
+    assert extractor.feature_dim == 64 and extractor.identity["test_accuracy"] == extractor.test_accuracy
+    # FID needs a covariance estimate that is full rank at a few hundred samples.
+    features = extractor.features(test.images).double()
+    assert torch.linalg.matrix_rank(torch.cov(features.T)).item() == 64
+
+
+@pytest.mark.slow
+def test_cache_hit_reads_identical_weights_and_does_not_train(trained_digits, monkeypatch):
+    extractor, cache, _ = trained_digits
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached classifier was trained again")
+
+    monkeypatch.setattr(classifier_module, "train_classifier", no_training)
+    again = default_classifier("digits", cache_dir=cache)
+    assert again.extractor_id() == extractor.extractor_id()
+    for (name, a), (_, b) in zip(extractor.net.state_dict().items(), again.net.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_training_is_deterministic(tmp_path):
+    first = load_or_train_classifier(tiny(), cache_dir=tmp_path / "a", progress=False)
+    second = load_or_train_classifier(tiny(), cache_dir=tmp_path / "b", progress=False)
+    assert first.identity["weights_sha256"] == second.identity["weights_sha256"]
+    assert first.extractor_id() == second.extractor_id()
+
+
+def test_training_leaves_callers_rng_threads_and_determinism_alone(tmp_path):
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    load_or_train_classifier(tiny(threads=1), cache_dir=tmp_path, progress=False)
+    assert torch.equal(torch.rand(3), expected_next)
+    assert torch.get_num_threads() == threads
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_identity_differs_when_config_differs(tmp_path):
+    a = load_or_train_classifier(tiny(seed=0), cache_dir=tmp_path, progress=False)
+    b = load_or_train_classifier(tiny(seed=1), cache_dir=tmp_path, progress=False)
+    assert a.identity["config_hash"] != b.identity["config_hash"]
+    assert a.identity["weights_sha256"] != b.identity["weights_sha256"]
+    assert a.extractor_id() != b.extractor_id()
+    assert classifier_dir(tiny(seed=0), tmp_path) != classifier_dir(tiny(seed=1), tmp_path)
+    assert classifier_dir(tiny(seed=0), tmp_path).name.startswith("digits-")
+    with pytest.raises(UserError, match="different feature extractors"):
+        check_same_extractor([a.extractor_id(), b.extractor_id()])
+    assert check_same_extractor([a.extractor_id(), a.extractor_id()]) == a.extractor_id()
+
+
+def test_cache_files_and_identity_record(tmp_path):
+    extractor = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    directory = classifier_dir(tiny(), tmp_path)
+    assert directory.parent == tmp_path / "classifiers"
+    assert sha256_of_file(directory / "model.safetensors") == extractor.identity["weights_sha256"]
+    identity = extractor.identity
+    assert identity["kind"] == "classifier" and identity["dataset"] == "digits"
+    assert identity["config"]["widths"] == [8, 16] and identity["input_shape"] == [1, 8, 8]
+    assert 0 <= identity["test_accuracy"] <= 1
+    # Leftover temporary files would mean a write that was not atomic.
+    assert sorted(p.name for p in directory.iterdir()) == [".lock", "info.json", "model.safetensors"]
+
+
+def test_concurrent_requests_train_once(tmp_path, monkeypatch):
+    calls = []
+    real_train = classifier_module.train_classifier
+
+    def counting_train(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)  # keep the lock held while the other thread arrives
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(classifier_module, "train_classifier", counting_train)
+    results = {}
+
+    def worker(name):
+        results[name] = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False).extractor_id()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert results["first"] == results["second"]
+
+
+def test_damaged_cache_entry_is_reported(tmp_path):
+    load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    weights = classifier_dir(tiny(), tmp_path) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(UserError, match="delete .* to retrain"):
+        load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+
+
+def test_features_and_probabilities(tmp_path):
+    extractor = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    images = load_dataset("digits", "test", limit=23).images
+    features, probabilities = extractor.features_and_probabilities(images)
+    assert features.shape == (23, 16) and features.dtype == torch.float32 and features.device.type == "cpu"
+    assert probabilities.shape == (23, 10) and probabilities.dtype == torch.float32
+    assert (probabilities >= 0).all()
+    torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(23), atol=1e-6, rtol=0)
+    # BatchNorm runs on stored statistics: a feature does not depend on its batch-mates,
+    # even after someone calls .train() on the extractor.
+    extractor.train()
+    torch.testing.assert_close(extractor.features(images, batch_size=5), features)
+    torch.testing.assert_close(extractor.probabilities(images[:1]), probabilities[:1])
+    assert extractor.features(images[:0]).shape == (0, 16)
+
+
+@pytest.mark.parametrize(
+    "images, problem",
+    [
+        (torch.rand(4, 3, 8, 8), r"shape \(1, 8, 8\)"),
+        (torch.rand(4, 1, 16, 16), r"shape \(1, 8, 8\)"),
+        (torch.rand(4, 8, 8), "N, C, H, W"),
+        (torch.rand(4, 1, 8, 8, dtype=torch.float64), "float32"),
+        (torch.rand(4, 1, 8, 8) * 255, r"\[0, 1\]"),
+    ],
+)
+def test_bad_input_is_a_user_error(tmp_path, images, problem):
+    extractor = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    with pytest.raises(UserError, match=problem):
+        extractor.features(images)
+
+
+def test_get_extractor(tmp_path):
+    assert available_extractors() == ["classifier", "inception"]
+    extractor = get_extractor("classifier", "digits", cache_dir=tmp_path, progress=False, **TINY)
+    assert extractor.config == tiny()
+    with pytest.raises(UserError, match="classifier, inception"):
+        get_extractor("vgg", "digits")
+    with pytest.raises(UserError, match="unknown key 'classifier.depth'"):
+        get_extractor("classifier", "digits", cache_dir=tmp_path, depth=3)
+
+
+def test_classifier_for_other_image_sizes_uses_three_stages(tmp_path):
+    extractor = load_or_train_classifier(
+        ClassifierConfig(image_size=28, epochs=1, widths=None), cache_dir=tmp_path, progress=False
+    )
+    assert extractor.recipe.widths == (32, 64, 128) and extractor.recipe.max_shift == 3
+    assert extractor.features(torch.rand(2, 1, 28, 28)).shape == (2, 128)
+
+
+def test_random_shift_translates_each_image_by_at_most_max_shift():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(64, 2, 8, 8)
+    shifted = random_shift(images, 1, generator)
+    padded = F.pad(images, (1, 1, 1, 1))
+    seen = set()
+    for i in range(len(images)):
+        matches = [
+            (dy, dx) for dy in range(3) for dx in range(3) if torch.equal(shifted[i], padded[i, :, dy : dy + 8, dx : dx + 8])
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 9  # every offset occurs
+
+
+# ---------------------------------------------------------------------------- Inception-v3
+
+PUBLISHED_SIZE_BYTES = 95_628_359  # of pt_inception-2015-12-05-6726825d.pth
+
+# Names and shapes as in pytorch-fid's fid_inception_v3() (torchvision's Inception3 layout).
+PUBLISHED_KEYS = {
+    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+    "Conv2d_1a_3x3.bn.running_var": (32,),
+    "Conv2d_2b_3x3.conv.weight": (64, 32, 3, 3),
+    "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
+    "Mixed_5b.branch1x1.conv.weight": (64, 192, 1, 1),
+    "Mixed_5b.branch5x5_2.conv.weight": (64, 48, 5, 5),
+    "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+    "Mixed_5d.branch_pool.bn.bias": (64,),
+    "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+    "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+    "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+    "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3),
+    "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+    "Mixed_7b.branch3x3_2a.conv.weight": (384, 384, 1, 3),
+    "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
+    "Mixed_7c.branch1x1.conv.weight": (320, 2048, 1, 1),
+    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+    "fc.weight": (1008, 2048),
+    "fc.bias": (1008,),
+}
+
+
+def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights in the published layout, scaled so activations stay O(1) through 94 layers."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in expected_state_dict_layout().items():
+        if key.endswith("conv.weight"):
+            fan_in = int(np.prod(shape[1:]))
+            state[key] = torch.randn(shape, generator=generator) * (2 / fan_in) ** 0.5
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    return state
+
+
+@pytest.fixture(scope="module")
+def fake_weights(tmp_path_factory):
+    """A randomly initialised file with the published keys and shapes, saved the way the original was."""
+    path = tmp_path_factory.mktemp("inception") / WEIGHTS_FILENAME
+    torch.save(random_inception_state_dict(), path, _use_new_zipfile_serialization=False)
+    return path, sha256_of_file(path)
+
+
+def test_state_dict_layout_is_the_published_one():
+    layout = expected_state_dict_layout()
+    for key, shape in PUBLISHED_KEYS.items():
+        assert layout[key] == shape, key
+    assert len(layout) == 94 * 5 + 2  # 94 conv+BN units (weight, BN weight/bias/mean/var) and the fc layer
+    assert not any("Aux" in key for key in layout)
+    # Serialised like the original (legacy format, no num_batches_tracked), this layout is within
+    # a few kB of the published file: any missing or extra conv layer would be off by more.
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({k: torch.zeros(s) for k, s in layout.items()}, buffer, _use_new_zipfile_serialization=False)
+    assert abs(buffer.tell() - PUBLISHED_SIZE_BYTES) < 4000
+
+
+def test_load_random_weights_through_the_loader(fake_weights):
+    path, digest = fake_weights
+    extractor = load_inception(path, expected_sha256=digest)
+    assert extractor.identity["weights_sha256"] == digest and not extractor.identity["published_weights"]
+    assert extractor.extractor_id().startswith("inception-v3-fid-")
+    grey = torch.rand(2, 1, 8, 8)
+    features, probabilities = extractor.features_and_probabilities(grey)
+    assert features.shape == (2, 2048) and probabilities.shape == (2, 1008)
+    assert torch.isfinite(features).all() and not torch.allclose(features[0], features[1])
+    torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(2), atol=1e-6, rtol=0)
+    # IS probabilities: softmax of the fc outputs without the bias (torch-fidelity's logits_unbiased).
+    fc_weight = torch.load(path, weights_only=True)["fc.weight"]
+    expected = torch.softmax(features.double() @ fc_weight.double().T, dim=1).float()
+    torch.testing.assert_close(probabilities, expected, atol=1e-5, rtol=1e-4)
+    # Grey images are the same image repeated on three channels.
+    torch.testing.assert_close(extractor.features(grey.expand(-1, 3, -1, -1).contiguous()), features)
+
+
+def test_inception_input_is_resized_to_299_and_scaled_to_minus_one_one(fake_weights):
+    path, digest = fake_weights
+    extractor = load_inception(path, expected_sha256=digest)
+    seen = []
+    hook = extractor.net.Conv2d_1a_3x3.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    try:
+        extractor.features(torch.rand(1, 3, 32, 32))
+    finally:
+        hook.remove()
+    assert seen[0].shape == (1, 3, 299, 299)
+    assert seen[0].min() >= -1 and seen[0].max() <= 1
+
+
+def test_preprocess_is_bilinear_with_half_pixel_centres():
+    # align_corners=False: output pixel j samples the input at (j + 0.5) * in / out - 0.5,
+    # clamped to the border, then 2x - 1. Computed here independently for a 2x3 image.
+    image = torch.tensor([[0.0, 0.5, 1.0], [1.0, 0.25, 0.0]])
+    out = preprocess(image.expand(1, 1, 2, 3))
+    assert out.shape == (1, 3, 299, 299)
+
+    def sample_positions(n_in):
+        pos = np.clip((np.arange(299) + 0.5) * n_in / 299 - 0.5, 0, n_in - 1)
+        low = np.floor(pos).astype(int)
+        high = np.minimum(low + 1, n_in - 1)
+        return low, high, pos - low
+
+    (r0, r1, wr), (c0, c1, wc) = sample_positions(2), sample_positions(3)
+    x = image.numpy().astype(np.float64)
+    rows = x[r0] * (1 - wr)[:, None] + x[r1] * wr[:, None]
+    expected = rows[:, c0] * (1 - wc) + rows[:, c1] * wc
+    for channel in range(3):
+        np.testing.assert_allclose(out[0, channel].numpy(), 2 * expected - 1, atol=1e-6)
+
+
+def test_wrong_hash_is_a_user_error(fake_weights):
+    path, _ = fake_weights
+    with pytest.raises(UserError, match=f"not {WEIGHTS_SHA256}.*{WEIGHTS_URL}"):
+        load_inception(path)
+
+
+def test_missing_weights_say_where_to_get_them(private_cache):
+    with pytest.raises(UserError) as error:
+        get_extractor("inception", "digits")
+    message = str(error.value)
+    assert WEIGHTS_URL in message and str(private_cache / "weights" / WEIGHTS_FILENAME) in message
+    assert "\n" not in message
+    with pytest.raises(UserError, match="not found at /nonexistent"):
+        load_inception("/nonexistent/weights.pth")
+
+
+def test_weights_are_found_through_env_and_cache(fake_weights, private_cache, monkeypatch):
+    path, digest = fake_weights
+    monkeypatch.setenv(inception_module.WEIGHTS_ENV, str(path))
+    assert load_inception(expected_sha256=digest).identity["weights_sha256"] == digest
+    monkeypatch.delenv(inception_module.WEIGHTS_ENV)
+    cached = private_cache / "weights" / WEIGHTS_FILENAME
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(path.read_bytes())
+    assert load_inception(expected_sha256=digest).identity["weights_file"] == WEIGHTS_FILENAME
+
+
+def test_file_with_another_layout_is_rejected(tmp_path):
+    state = random_inception_state_dict()
+    state["fc.weight"] = state["fc.weight"][:1000]  # torchvision's 1000-class head, not the FID graph's
+    path = tmp_path / "other.pth"
+    torch.save(state, path)
+    with pytest.raises(UserError, match="wrong shape for.*fc.weight"):
+        load_inception(path, expected_sha256=sha256_of_file(path))
