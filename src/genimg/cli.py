@@ -56,11 +56,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_task_parsers(sub) -> None:
-    """Commands from later modules (evaluate, explore, recover, outliers, sweep, report)."""
-    from genimg import commands
+# Commands that live beside their library modules: each module defines register_cli(subparsers),
+# which adds a parser and sets handler=... on it.
+TASK_MODULES = (
+    "genimg.evaluate.evaluator",
+    "genimg.tasks.latent",
+    "genimg.tasks.inverse",
+    "genimg.tasks.outliers",
+    "genimg.experiments.sweep",
+    "genimg.experiments.report",
+)
 
-    for register in commands.REGISTRY:
+
+def _add_task_parsers(sub) -> None:
+    import importlib
+
+    registers = []
+    for name in TASK_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # not part of this installation yet
+            raise
+        if hasattr(module, "register_cli"):
+            registers.append(module.register_cli)
+    from genimg.commands import REGISTRY
+
+    for register in dict.fromkeys(registers + REGISTRY):  # a module may do both; add each once
         register(sub)
 
 

@@ -1,8 +1,8 @@
 """Registry of CLI subcommands that live beside their library modules.
 
-Each entry is ``register(subparsers)``: it adds a subparser and sets ``handler`` with
-``parser.set_defaults(handler=...)``. The handler takes the parsed arguments and calls the
-library; it raises UserError for user mistakes.
+A module either defines ``register_cli(subparsers)`` (and is listed in cli.TASK_MODULES), or
+decorates its register function with ``@command``. Either way the function adds a subparser
+and sets ``handler`` with ``parser.set_defaults(handler=...)``.
 """
 from __future__ import annotations
 

@@ -391,7 +391,8 @@ def _load(directory: Path, config: ClassifierConfig) -> DatasetClassifier:
     if info.get("config_hash") != config.hash():
         raise UserError(f"{directory} holds a classifier for another config; delete {directory} to retrain it")
     recipe = Recipe.from_dict(info["recipe"])
-    net = ClassifierNet(recipe.input_shape[0], recipe.widths, recipe.num_classes)
+    with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
+        net = ClassifierNet(recipe.input_shape[0], recipe.widths, recipe.num_classes)
     net.load_state_dict(load_file(str(weights)))
     return DatasetClassifier(net, config, recipe, info)
 

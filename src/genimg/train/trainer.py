@@ -307,7 +307,7 @@ def _gather_rng(info: DistInfo, generators: dict[str, torch.Generator]) -> Any:
 
 
 def _training_evaluator(config: RunConfig, splits: dict[str, ImageDataset], device: torch.device):
-    from genimg.evaluate.training import TrainingEvaluator
+    from genimg.evaluate.evaluator import TrainingEvaluator
 
     # FID during training is measured against the val split: the test split stays unseen by selection.
     return TrainingEvaluator(config.data.dataset, splits["val"], n=config.train.fid_samples, device=device, data_options=config.data)

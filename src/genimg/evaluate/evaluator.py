@@ -1,0 +1,233 @@
+"""Everything a run is scored with, read back from its run directory: `genimg evaluate`.
+
+Sample quality (FID, KID, IS with sharpness and diversity, precision/recall, the class
+histogram and its entropy) is measured in the features of a pluggable extractor, by default
+a classifier trained on the dataset itself; every score records the extractor's id and the
+classifier's test accuracy. Scores are read against the real-vs-real floor: random subsets of
+the train split against the test split at the same sample count (FID is strongly biased at
+small N). Model scores are means ± std over several fresh sampling seeds, never the
+evaluation that selected the checkpoint. Likelihoods come from the family's own bound.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from genimg.data import ImageDataset, load_dataset
+from genimg.errors import UserError
+from genimg.evaluate.features import FeatureExtractor, get_extractor
+from genimg.evaluate.quality import fid, inception_score, kid, precision_recall
+from genimg.experiments.records import RunDir
+from genimg.io import write_json
+from genimg.models.base import GenerativeModel
+
+ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood")
+EVAL_SEED_OFFSET = 10_000  # evaluation seeds never coincide with the seeds training used
+
+
+def extractor_for(data_config, kind: str = "classifier", device: str | torch.device = "cpu", **opts: Any) -> FeatureExtractor:
+    """The extractor for a run's data: the classifier is trained on the same dataset and size."""
+    if kind == "classifier" and data_config.image_size is not None:
+        opts.setdefault("image_size", data_config.image_size)
+    return get_extractor(kind, data_config.dataset, device=device, **opts)
+
+
+def sample_images(model: GenerativeModel, n: int, seed: int, batch_size: int = 500, **options: Any) -> torch.Tensor:
+    """n samples drawn with a fixed seed, in batches, under inference mode, as CPU tensors."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    out = []
+    with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        torch.manual_seed(seed)
+        for start in range(0, n, batch_size):
+            out.append(model.sample(min(batch_size, n - start), progress=False, **options).float().cpu())
+    return torch.cat(out)
+
+
+def class_histogram(probabilities: torch.Tensor) -> tuple[list[int], float]:
+    """Counts of the classifier's top class over samples, and the entropy of that histogram in
+    nats (log K for K equally used classes: 2.303 for 10). Mode collapse shows as low entropy."""
+    counts = torch.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
+    p = counts.double() / counts.sum()
+    entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
+    return counts.tolist(), entropy
+
+
+class TrainingEvaluator:
+    """FID (and the class-histogram entropy) during training, against a fixed reference split."""
+
+    def __init__(self, dataset: str, reference: ImageDataset, n: int, device: torch.device, data_options=None) -> None:
+        opts = {"image_size": data_options.image_size} if data_options is not None and data_options.image_size else {}
+        self.extractor = get_extractor("classifier", dataset, device=device, **opts)
+        self.n = n
+        self.real_features = self.extractor.features(reference.images)
+
+    def __call__(self, model: GenerativeModel) -> dict[str, Any]:
+        # The caller fixes the seed; sampling here must not reseed.
+        with torch.inference_mode():
+            images = torch.cat([model.sample(min(500, self.n - s), progress=False).float() for s in range(0, self.n, 500)])
+        feats, probs = self.extractor.features_and_probabilities(images)
+        _, entropy = class_histogram(probs)
+        return {"fid": fid(self.real_features, feats), "class_entropy": entropy}
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "values": values}
+
+
+def score_images(
+    extractor: FeatureExtractor,
+    real_feats: torch.Tensor,
+    images: torch.Tensor,
+    metrics: tuple[str, ...],
+    seed: int,
+) -> dict[str, Any]:
+    """Quality scores of one set of images against precomputed real features."""
+    feats, probs = extractor.features_and_probabilities(images)
+    out: dict[str, Any] = {}
+    if "fid" in metrics:
+        out["fid"] = fid(real_feats, feats)
+    if "kid" in metrics:
+        k = kid(real_feats, feats, subset_size=min(len(real_feats), len(feats), 1000), seed=seed)
+        out["kid"] = k.mean
+    if "is" in metrics:
+        score = inception_score(probs, splits=min(10, max(1, len(probs) // 50)), seed=seed)
+        out.update({"is": score.mean, "sharpness": score.sharpness, "diversity": score.diversity})
+    if "pr" in metrics:
+        pr = precision_recall(real_feats, feats, k=3)
+        out.update({"precision": pr.precision, "recall": pr.recall})
+    counts, entropy = class_histogram(probs)
+    out.update({"class_entropy": entropy, "class_histogram": counts})
+    return out
+
+
+def real_floor(
+    extractor: FeatureExtractor, train: ImageDataset, real_feats: torch.Tensor, n: int, subsets: int, metrics: tuple[str, ...], seed: int
+) -> dict[str, Any]:
+    """What perfect samples would score: random n-subsets of the train split against the reference."""
+    if n > len(train):
+        raise UserError(f"the floor needs {n} train images but the train split has {len(train)}; use a smaller --n")
+    g = torch.Generator().manual_seed(seed)
+    per_subset = []
+    for _ in range(subsets):
+        idx = torch.randperm(len(train), generator=g)[:n]
+        per_subset.append(score_images(extractor, real_feats, train.images[idx], metrics, seed))
+    return _summarise(per_subset)
+
+
+def _summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, v in results[0].items() if isinstance(v, float)]
+    summary = {k: _mean_std([r[k] for r in results]) for k in keys}
+    if "class_histogram" in results[0]:
+        summary["class_histogram"] = [sum(col) for col in zip(*(r["class_histogram"] for r in results))]
+    return summary
+
+
+def evaluate_run(
+    run_path,
+    *,
+    n: int | None = None,
+    features: str = "classifier",
+    metrics: tuple[str, ...] | list[str] = ALL_METRICS,
+    seed: int = 0,
+    seeds: int = 5,
+    floor_subsets: int = 10,
+    likelihood_k: int = 1000,
+    device: str = "cpu",
+    sample_options: dict[str, Any] | None = None,
+    progress: bool = True,
+    write: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score a run's kept weights; write RUN/eval/metrics.json and return the same dict."""
+    from genimg.evaluate.likelihood import test_log_likelihood
+    from genimg.train import load_model
+
+    metrics = tuple(metrics)
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown:
+        raise UserError(f"unknown metric '{unknown[0]}'; choose from {', '.join(ALL_METRICS)}")
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}")
+    run = RunDir.open(run_path)
+    config = run.config()
+    model = load_model(run.path, device=device)
+    d = config.data
+    data_opts = dict(image_size=d.image_size, root=d.root, binarize=d.binarize, classes=d.classes, limit=d.limit)
+    test = load_dataset(d.dataset, "test", **data_opts)
+    n = n or len(test)
+    if n > len(test):
+        raise UserError(f"--n {n} exceeds the {len(test)} test images the samples are compared with")
+    reference = test.subset(slice(0, n))
+    sample_options = dict(sample_options or {})
+
+    result: dict[str, Any] = {"run": str(run.path), "family": config.family, "dataset": d.dataset, "n": n,
+                              "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(seeds)], "sampling": sample_options}
+    quality = tuple(m for m in metrics if m != "likelihood")
+    if quality:
+        extractor = extractor_for(d, features, device=device)
+        result["extractor"] = extractor.extractor_id()
+        result["extractor_identity"] = extractor.identity
+        real_feats = extractor.features(reference.images)
+        train = load_dataset(d.dataset, "train", **data_opts)
+        result["floor"] = real_floor(extractor, train, real_feats, n, floor_subsets, quality, seed)
+        per_seed = []
+        for s in tqdm(result["seeds"], desc="sampling seeds", disable=not progress, leave=False):
+            images = sample_images(model, n, s, **sample_options)
+            per_seed.append(score_images(extractor, real_feats, images, quality, s))
+        result["scores"] = _summarise(per_seed)
+        if "fid" in quality:
+            result["fid_over_floor"] = result["scores"]["fid"]["mean"] / result["floor"]["fid"]["mean"]
+    if "likelihood" in metrics and model.has("log_likelihood"):
+        torch.manual_seed(EVAL_SEED_OFFSET + seed)
+        result["likelihood"] = test_log_likelihood(model, test, k=likelihood_k, progress=progress)
+    if write:
+        write_json(run.eval_dir / "metrics.json", result)
+    log(format_table(result))
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [f"{result['family']} on {result['dataset']}: {result['n']} samples x {len(result['seeds'])} seeds"]
+    if "extractor" in result:
+        acc = result.get("extractor_identity", {}).get("test_accuracy")
+        lines.append(f"features: {result['extractor']}" + (f" (test accuracy {acc:.1%})" if acc is not None else ""))
+        lines.append(f"{'metric':<16}{'model (mean ± std)':>24}{'real-vs-real floor':>24}")
+        for key, value in result["scores"].items():
+            if isinstance(value, dict):
+                floor = result["floor"].get(key)
+                fl = f"{floor['mean']:.4g} ± {floor['std']:.2g}" if floor else ""
+                lines.append(f"{key:<16}{value['mean']:>14.4g} ± {value['std']:<8.2g}{fl:>24}")
+        if "fid_over_floor" in result:
+            lines.append(f"FID / floor: {result['fid_over_floor']:.2f}")
+    for key, value in result.get("likelihood", {}).items():
+        if key.endswith("_nats"):
+            lines.append(f"test {key[4:-5]} bound: {value:.2f} nats/image, {result['likelihood'][key[:-5] + '_bpd']:.4f} bits/dim")
+    return "\n".join(lines)
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a run: FID, KID, IS (sharpness x diversity), precision/recall, likelihood")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--n", type=int, help="samples per seed (default: the test split's size)")
+    p.add_argument("--features", default="classifier", help="feature extractor: classifier (default) or inception")
+    p.add_argument("--metrics", default=",".join(ALL_METRICS), help=f"comma-separated subset of {','.join(ALL_METRICS)}")
+    p.add_argument("--seed", type=int, default=0, help="first sampling seed")
+    p.add_argument("--seeds", type=int, default=5, help="sampling seeds to average over (default 5)")
+    p.add_argument("--floor-subsets", type=int, default=10, help="real-vs-real subsets for the floor (default 10)")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the VAE's likelihood bound")
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
+    p.add_argument("--steps", type=int, help="diffusion sampling steps")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=_cli)
+
+
+def _cli(args) -> None:
+    options = {k: getattr(args, k) for k in ("sampler", "steps") if getattr(args, k) is not None}
+    evaluate_run(args.run, n=args.n, features=args.features, metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+                 seed=args.seed, seeds=args.seeds, floor_subsets=args.floor_subsets, likelihood_k=args.k,
+                 device=args.device, sample_options=options)
