@@ -1,6 +1,7 @@
 """Feature extractors: the digits classifier (training, cache, identity) and Inception-v3 (layout, loading)."""
 from __future__ import annotations
 
+import io
 import threading
 import time
 
@@ -9,11 +10,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genimg.data import load_dataset
+from genimg.data import ImageDataset, load_dataset
 from genimg.errors import UserError
 from genimg.evaluate import classifier as classifier_module
 from genimg.evaluate import inception as inception_module
-from genimg.evaluate.classifier import ClassifierConfig, classifier_dir, default_classifier, load_or_train_classifier, random_shift
+from genimg.evaluate.classifier import (
+    ClassifierConfig,
+    ClassifierNet,
+    Recipe,
+    classifier_dir,
+    default_classifier,
+    load_or_train_classifier,
+    random_shift,
+)
 from genimg.evaluate.features import available_extractors, check_same_extractor, get_extractor, sha256_of_file
 from genimg.evaluate.inception import (
     WEIGHTS_FILENAME,
@@ -21,6 +30,7 @@ from genimg.evaluate.inception import (
     WEIGHTS_URL,
     InceptionV3FID,
     expected_state_dict_layout,
+    find_weights,
     load_inception,
     preprocess,
 )
@@ -201,12 +211,43 @@ def test_get_extractor(tmp_path):
         get_extractor("classifier", "digits", cache_dir=tmp_path, depth=3)
 
 
-def test_classifier_for_other_image_sizes_uses_three_stages(tmp_path):
-    extractor = load_or_train_classifier(
-        ClassifierConfig(image_size=28, epochs=1, widths=None), cache_dir=tmp_path, progress=False
-    )
-    assert extractor.recipe.widths == (32, 64, 128) and extractor.recipe.max_shift == 3
-    assert extractor.features(torch.rand(2, 1, 28, 28)).shape == (2, 128)
+@pytest.mark.parametrize("shape, widths, max_shift", [((1, 8, 8), (32, 64), 1), ((1, 28, 28), (32, 64, 128), 3), ((3, 32, 32), (32, 64, 128), 4)])
+def test_architecture_is_sized_by_the_images(shape, widths, max_shift):
+    train = ImageDataset("x", "train", torch.rand(5, *shape), torch.arange(5) % 2, num_classes=2)
+    recipe = Recipe.resolve(ClassifierConfig(), train)
+    assert (recipe.input_shape, recipe.widths, recipe.max_shift) == (shape, widths, max_shift)
+    features, logits = ClassifierNet(shape[0], recipe.widths, 2)(torch.rand(3, *shape))
+    assert features.shape == (3, widths[-1]) and logits.shape == (3, 2)
+
+
+def test_classifier_on_users_rgb_npz_data(tmp_path):
+    # Two classes of 16x16 colour images: reddish and bluish noise.
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.arange(n) % 2
+        images = rng.uniform(0, 0.5, (n, 16, 16, 3))
+        images[labels == 0, :, :, 0] += 0.5
+        images[labels == 1, :, :, 2] += 0.5
+        return images.astype(np.float32), labels
+
+    arrays = {}
+    for name, n in (("train", 64), ("val", 16), ("test", 16)):
+        arrays[f"x_{name}"], arrays[f"y_{name}"] = split(n)
+    path = tmp_path / "colour.npz"
+    np.savez(path, **arrays)
+    config = ClassifierConfig(dataset=f"npz:{path}", widths=(8, 16, 16), epochs=6, batch_size=8)
+    extractor = load_or_train_classifier(config, cache_dir=tmp_path / "cache", progress=False)
+    assert extractor.recipe.input_shape == (3, 16, 16) and extractor.features(torch.rand(2, 3, 16, 16)).shape == (2, 16)
+    assert extractor.test_accuracy == 1.0  # the colour gives the class away
+    directory = classifier_dir(config, tmp_path / "cache").name
+    assert directory.startswith(extractor.identity["name"][len("classifier-"):]) and "colour.npz-" in directory
+    # The same name with other contents is another classifier, not a stale cache hit.
+    arrays["x_train"] = arrays["x_train"][:, ::-1].copy()
+    np.savez(path, **arrays)
+    changed = load_or_train_classifier(config, cache_dir=tmp_path / "cache", progress=False)
+    assert changed.identity["data_sha256"] != extractor.identity["data_sha256"]
+    assert changed.identity["config_hash"] == extractor.identity["config_hash"]
 
 
 def test_random_shift_translates_each_image_by_at_most_max_shift():
@@ -262,6 +303,8 @@ def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
             state[key] = torch.randn(shape, generator=generator) * (2 / fan_in) ** 0.5
         elif key.endswith("running_var"):
             state[key] = torch.rand(shape, generator=generator) + 0.5
+        elif key.endswith("bn.weight"):
+            state[key] = 1 + 0.1 * torch.randn(shape, generator=generator)
         else:
             state[key] = torch.randn(shape, generator=generator) * 0.1
     return state
@@ -275,6 +318,22 @@ def fake_weights(tmp_path_factory):
     return path, sha256_of_file(path)
 
 
+@pytest.fixture(scope="module")
+def fake_inception(fake_weights):
+    """That file loaded through the real loader, its own hash given as the expected one."""
+    path, digest = fake_weights
+    return load_inception(path, expected_sha256=digest)
+
+
+def tiny_layout_file(path, **replace):
+    """A file with the published keys and shapes that takes a few kB: every tensor is one
+    stored zero broadcast to its shape. For tests that never run the network."""
+    state = {k: torch.zeros(1).expand(shape) for k, shape in expected_state_dict_layout().items()}
+    state.update(replace)
+    torch.save(state, path)
+    return path
+
+
 def test_state_dict_layout_is_the_published_one():
     layout = expected_state_dict_layout()
     for key, shape in PUBLISHED_KEYS.items():
@@ -283,16 +342,19 @@ def test_state_dict_layout_is_the_published_one():
     assert not any("Aux" in key for key in layout)
     # Serialised like the original (legacy format, no num_batches_tracked), this layout is within
     # a few kB of the published file: any missing or extra conv layer would be off by more.
-    import io
-
+    with torch.device("meta"):
+        net = InceptionV3FID()
+    state = net.to_empty(device="cpu").state_dict()  # a module's state dict, with its _metadata
+    for key in [k for k in state if k.endswith("num_batches_tracked")]:
+        del state[key]
     buffer = io.BytesIO()
-    torch.save({k: torch.zeros(s) for k, s in layout.items()}, buffer, _use_new_zipfile_serialization=False)
+    torch.save(state, buffer, _use_new_zipfile_serialization=False)
     assert abs(buffer.tell() - PUBLISHED_SIZE_BYTES) < 4000
 
 
-def test_load_random_weights_through_the_loader(fake_weights):
+def test_load_random_weights_through_the_loader(fake_weights, fake_inception):
     path, digest = fake_weights
-    extractor = load_inception(path, expected_sha256=digest)
+    extractor = fake_inception
     assert extractor.identity["weights_sha256"] == digest and not extractor.identity["published_weights"]
     assert extractor.extractor_id().startswith("inception-v3-fid-")
     grey = torch.rand(2, 1, 8, 8)
@@ -308,9 +370,8 @@ def test_load_random_weights_through_the_loader(fake_weights):
     torch.testing.assert_close(extractor.features(grey.expand(-1, 3, -1, -1).contiguous()), features)
 
 
-def test_inception_input_is_resized_to_299_and_scaled_to_minus_one_one(fake_weights):
-    path, digest = fake_weights
-    extractor = load_inception(path, expected_sha256=digest)
+def test_inception_input_is_resized_to_299_and_scaled_to_minus_one_one(fake_inception):
+    extractor = fake_inception
     seen = []
     hook = extractor.net.Conv2d_1a_3x3.register_forward_hook(lambda module, args, out: seen.append(args[0]))
     try:
@@ -342,10 +403,12 @@ def test_preprocess_is_bilinear_with_half_pixel_centres():
         np.testing.assert_allclose(out[0, channel].numpy(), 2 * expected - 1, atol=1e-6)
 
 
-def test_wrong_hash_is_a_user_error(fake_weights):
-    path, _ = fake_weights
+def test_wrong_hash_is_a_user_error(tmp_path):
+    path = tiny_layout_file(tmp_path / WEIGHTS_FILENAME)
     with pytest.raises(UserError, match=f"not {WEIGHTS_SHA256}.*{WEIGHTS_URL}"):
         load_inception(path)
+    # With its own hash the same file loads: the hash check is what refused it.
+    assert load_inception(path, expected_sha256=sha256_of_file(path)).feature_dim == 2048
 
 
 def test_missing_weights_say_where_to_get_them(private_cache):
@@ -358,21 +421,33 @@ def test_missing_weights_say_where_to_get_them(private_cache):
         load_inception("/nonexistent/weights.pth")
 
 
-def test_weights_are_found_through_env_and_cache(fake_weights, private_cache, monkeypatch):
-    path, digest = fake_weights
-    monkeypatch.setenv(inception_module.WEIGHTS_ENV, str(path))
-    assert load_inception(expected_sha256=digest).identity["weights_sha256"] == digest
-    monkeypatch.delenv(inception_module.WEIGHTS_ENV)
+def test_weights_are_found_by_option_env_and_cache(tmp_path, private_cache, monkeypatch):
+    elsewhere = tiny_layout_file(tmp_path / "my-inception.pth")
     cached = private_cache / "weights" / WEIGHTS_FILENAME
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(path.read_bytes())
-    assert load_inception(expected_sha256=digest).identity["weights_file"] == WEIGHTS_FILENAME
+    tiny_layout_file(cached)
+    assert find_weights() == cached
+    monkeypatch.setenv(inception_module.WEIGHTS_ENV, str(elsewhere))
+    assert find_weights() == elsewhere
+    assert find_weights(cached) == cached  # the explicit path wins over the environment
+    digest = sha256_of_file(elsewhere)
+    assert load_inception(expected_sha256=digest).identity["weights_sha256"] == digest
 
 
-def test_file_with_another_layout_is_rejected(tmp_path):
-    state = random_inception_state_dict()
-    state["fc.weight"] = state["fc.weight"][:1000]  # torchvision's 1000-class head, not the FID graph's
-    path = tmp_path / "other.pth"
-    torch.save(state, path)
-    with pytest.raises(UserError, match="wrong shape for.*fc.weight"):
+@pytest.mark.parametrize(
+    "replace, problem",
+    [
+        ({"fc.weight": torch.zeros(1000, 2048)}, "wrong shape for.*fc.weight"),  # torchvision's 1000-class head
+        ({"AuxLogits.fc.weight": torch.zeros(1000, 768)}, "unexpected.*AuxLogits"),
+    ],
+)
+def test_file_with_another_layout_is_rejected(tmp_path, replace, problem):
+    path = tiny_layout_file(tmp_path / "other.pth", **replace)
+    with pytest.raises(UserError, match=problem):
         load_inception(path, expected_sha256=sha256_of_file(path))
+
+
+def test_file_with_batchnorm_counters_loads(tmp_path):
+    state = {f"{k[: -len('running_var')]}num_batches_tracked": torch.tensor(7) for k in expected_state_dict_layout() if k.endswith("running_var")}
+    path = tiny_layout_file(tmp_path / "with-counters.pth", **state)
+    assert load_inception(path, expected_sha256=sha256_of_file(path)).num_classes == 1008

@@ -70,12 +70,15 @@ def known_scores(values: dict, seed: int) -> dict:
 
 
 def fake_evaluation(scores: dict, extractor: str = EXTRACTOR) -> dict:
+    """eval/metrics.json as genimg.evaluate.evaluator writes it (means over its sampling seeds)."""
+    keys = ("fid", "kid", "is", "sharpness", "diversity", "precision", "recall")
     return {
-        "extractor": {"id": extractor, "accuracy": 0.97},
-        "fid": scores["fid"],
-        "kid": {"mean": scores["kid"], "std": 0.0001},
-        "inception_score": {"mean": scores["is"], "std": 0.1, "sharpness": scores["sharpness"], "diversity": scores["diversity"]},
-        "precision_recall": {"precision": scores["precision"], "recall": scores["recall"]},
+        "family": "vae", "dataset": "digits", "n": 447, "seeds": [10000, 10001],
+        "extractor": extractor,
+        "extractor_identity": {"name": extractor.rsplit("-", 1)[0], "test_accuracy": 0.97},
+        "scores": {k: {"mean": scores[k], "std": 0.01, "values": [scores[k] - 0.01, scores[k] + 0.01]} for k in keys},
+        "floor": {"fid": {"mean": 0.5, "std": 0.1}, "kid": {"mean": 0.0001, "std": 0.0}, "is": {"mean": 9.1, "std": 0.1},
+                  "precision": {"mean": 0.8, "std": 0.01}, "recall": {"mean": 0.8, "std": 0.01}},
     }
 
 
@@ -301,16 +304,20 @@ def _launch(playwright):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_report_renders_in_a_real_browser(tmp_path):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (scripts/ensure_browser.sh installs it as root)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     from genimg.experiments.sweep import run_sweep
 
-    # A real (tiny) sweep, so the page holds real sample grids, reconstructions and curves.
+    # A real (tiny) sweep, trained and scored by the real evaluator, so the page holds real
+    # sample grids, reconstructions, curves and scores.
     sweep = define_sweep("vae", {"latent_dim": [2, 8], "beta": [1, 4]},
-                         base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"], out=tmp_path / "s")
-    run_sweep(sweep, quiet=True, report=False)
+                         base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"], out=tmp_path / "s",
+                         evaluation={"features": "classifier", "seed": 0, "n": 100, "seeds": 2, "likelihood_k": 20, "floor_subsets": 2})
+    outcome = run_sweep(sweep, quiet=True, report=False)
+    assert not outcome.failed, [r.error for r in outcome.failed]
     png(tmp_path / "s" / "base" / "explore" / "traversal.png")
     out = build_report([sweep.path])
     with sync_api.sync_playwright() as p:
@@ -333,5 +340,7 @@ def test_report_renders_in_a_real_browser(tmp_path):
     assert not undecoded, undecoded
     assert rows == len(sweep.variants) == 3
     assert best > 0
+    header, table_rows, _ = parse_table(out.read_text())
+    assert all(row[column_index(header, "FID")] != "—" for row in table_rows)  # scored by the evaluator
     shot = Image.open(REPO / "test-artifacts" / "report.png")
     assert shot.width >= 1000 and shot.height > 900

@@ -43,6 +43,7 @@ def no_evaluation(monkeypatch):
         return {}
 
     monkeypatch.setattr(sweep_module, "evaluate_variant", fake_evaluate)
+    monkeypatch.setattr(sweep_module, "prepare_evaluation", lambda sweep, log=print: None)
     return calls
 
 
@@ -266,3 +267,23 @@ def test_parallel_sweep_in_spawned_workers(tmp_path):
         run = RunDir.open(out / name)
         assert run.is_finished() and run.config().train.threads == 1  # 2 cores / 2 workers
     assert Sweep.load(out).variants[1].values == {"latent_dim": 4}
+
+
+def test_evaluation_settings_are_what_the_real_evaluator_accepts(tmp_path, monkeypatch):
+    import inspect
+
+    import genimg.evaluate.evaluator as evaluator
+
+    settings = sweep_module.evaluation_settings(n=100, features="classifier", seed=2, seeds=3, likelihood_k=50)
+    assert settings == {"features": "classifier", "seed": 2, "n": 100, "seeds": 3, "likelihood_k": 50}
+    real_signature = inspect.signature(evaluator.evaluate_run)
+    seen = []
+    monkeypatch.setattr(evaluator, "evaluate_run", lambda run_dir, **kwargs: seen.append((run_dir, kwargs)) or {})
+    sweep_module.evaluate_variant(tmp_path / "run", settings, quiet=True)
+    (run_dir, kwargs), = seen
+    assert run_dir == tmp_path / "run" and kwargs == {**settings, "progress": False}
+    real_signature.bind(run_dir, **kwargs)  # raises TypeError if the evaluator does not take them
+    with pytest.raises(UserError, match="unknown feature extractor 'incepshun'"):
+        sweep_module.evaluation_settings(features="incepshun")
+    with pytest.raises(UserError, match="at least 2"):
+        sweep_module.evaluation_settings(n=1)

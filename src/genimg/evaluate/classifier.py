@@ -23,7 +23,9 @@ perfectly, so the fitted temperature is ill-determined: it ran from 0.05 to 0.86
 Trained once and cached: ``<GENIMG_CACHE>/classifiers/<dataset>-<config hash>/`` holds
 ``model.safetensors`` and ``info.json`` (config, accuracies, sha256 of the weights). The
 cache key is the dataset name plus the hash of the config (architecture, epochs, seed, data
-options, recipe version), so every machine rebuilds the same recipe;
+options, recipe version), so every machine rebuilds the same recipe; for a user's own data
+(``folder:PATH``, ``npz:PATH``) the sha256 of the images joins the key, so editing the
+files trains a new classifier instead of reusing a stale one;
 training is seeded, single-threaded by default and deterministic on one machine and software
 stack. The weights' sha256 is part of the extractor's identity, so if another machine's
 floating point produced different weights, its scores say so instead of silently mixing.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -186,6 +189,7 @@ class DatasetClassifier(FeatureExtractor):
             "input_shape": list(self.recipe.input_shape),
             "feature_dim": self.feature_dim,
             "num_classes": self.num_classes,
+            "data_sha256": self.info["data_sha256"],
             "weights_sha256": self.info["weights_sha256"],
             "test_accuracy": self.test_accuracy,
         }
@@ -214,10 +218,8 @@ def train_classifier(
     state, thread count and determinism setting are restored afterwards.
     """
     device = torch.device(device)
-    data = {split: load_dataset(config.dataset, split, image_size=config.image_size) for split in ("train", "val", "test")}
+    data = load_splits(config)
     train, val, test = data["train"], data["val"], data["test"]
-    if len(train) == 0 or len(val) == 0 or len(test) == 0:
-        raise UserError(f"dataset '{config.dataset}' needs non-empty train, val and test splits to train its classifier")
     recipe = Recipe.resolve(config, train)
 
     started = time.process_time()
@@ -260,10 +262,28 @@ def train_classifier(
         "test_accuracy": _accuracy(test_logits, test.labels),
         "test_nll": F.cross_entropy(test_logits, test.labels).item(),
         "num_train": len(train),
+        "data_sha256": data_fingerprint(data),
         "train_cpu_seconds": round(time.process_time() - started, 2),
         "torch_version": torch.__version__,
     }
     return net.cpu(), recipe, info
+
+
+def load_splits(config: ClassifierConfig) -> dict[str, ImageDataset]:
+    data = {split: load_dataset(config.dataset, split, image_size=config.image_size) for split in ("train", "val", "test")}
+    if any(len(d) == 0 for d in data.values()):
+        raise UserError(f"dataset '{config.dataset}' needs non-empty train, val and test splits to train its classifier")
+    return data
+
+
+def data_fingerprint(data: dict[str, ImageDataset]) -> str:
+    """sha256 of every split's images and labels: what the classifier was trained and tested on."""
+    digest = hashlib.sha256()
+    for split in sorted(data):
+        digest.update(split.encode())
+        digest.update(data[split].images.contiguous().numpy().tobytes())
+        digest.update(data[split].labels.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -320,7 +340,16 @@ def _progress_bar(iterable, description: str, enabled: bool):
 
 
 def classifier_dir(config: ClassifierConfig, cache_dir: str | Path | None = None) -> Path:
-    return cache_root(cache_dir) / "classifiers" / config.cache_name()
+    """Where the classifier ``config`` describes is cached.
+
+    Built-in datasets are fixed (checksummed downloads, bundled digits), so their name is
+    enough; a user's ``folder:PATH`` or ``npz:PATH`` can change under the same name, so the
+    sha256 of its images is part of the key (this loads the data, which those loaders cache).
+    """
+    name = config.cache_name()
+    if ":" in config.dataset:
+        name += "-data" + data_fingerprint(load_splits(config))[:12]
+    return cache_root(cache_dir) / "classifiers" / name
 
 
 def load_or_train_classifier(
@@ -414,4 +443,5 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
+    """A file-name-safe version of a dataset name; for long ``folder:PATH`` names, the tail of the path."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[-40:].lstrip("_.-") or "dataset"

@@ -256,12 +256,14 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
 
 
 def expected_state_dict_layout() -> dict[str, tuple[int, ...]]:
-    """Key -> shape of every tensor in the published weights file.
+    """Key -> shape of every tensor in the published weights file (472 tensors, 23,885,392 floats).
 
     The BatchNorm ``num_batches_tracked`` counters are left out: they do not affect the
     network, and the loader accepts a file with or without them.
     """
-    return {k: tuple(v.shape) for k, v in InceptionV3FID().state_dict().items() if not k.endswith("num_batches_tracked")}
+    with torch.device("meta"):  # shapes only: no memory, no random initialisation
+        net = InceptionV3FID()
+    return {k: tuple(v.shape) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
 # ---------------------------------------------------------------------------- the weights
@@ -309,9 +311,11 @@ def load_inception(
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise UserError(f"cannot read {path} as a PyTorch state dict ({e}); download it again from {WEIGHTS_URL}") from None
-    net = InceptionV3FID()
     _check_layout(state_dict, path)
-    net.load_state_dict(state_dict, strict=False)  # only num_batches_tracked may be absent (checked above)
+    with torch.device("meta"):  # built empty and filled by the file: skips initialising 24M weights
+        net = InceptionV3FID()
+    counters = {k: torch.zeros((), dtype=torch.long) for k in net.state_dict() if k.endswith("num_batches_tracked")}
+    net.load_state_dict({**counters, **state_dict}, assign=True)
     return InceptionExtractor(net.float(), weights_sha256=digest, weights_file=path.name).to(device)
 
 

@@ -317,11 +317,10 @@ class _MomentAccumulator:
 
     def add_stats(self, stats: GaussianStats) -> None:
         """Merge precomputed statistics as if their samples had been added."""
-        previous = (self.n, self.mean, self.centred_outer)
         device = self.mean.device if self.mean is not None else stats.mu.device
         stats_outer = stats.sigma.to(device, torch.float64) * (stats.n - 1)
         stats_mean = stats.mu.to(device, torch.float64)
-        if previous[1] is None:
+        if self.mean is None:
             self.n, self.mean, self.centred_outer = stats.n, stats_mean.clone(), stats_outer.clone()
             return
         total = self.n + stats.n
@@ -357,8 +356,8 @@ def _congruence_lower_triangle(sigma: torch.Tensor, lower: torch.Tensor) -> torc
     """
     n = lower.shape[0]
     # sigma_l[k:, block] = (sigma L)[k:, block] for k = the block's first column: the rows
-    # below are all the second product needs, and L[m, c] = 0 for m < c.
-    sigma_l = torch.zeros_like(sigma)
+    # below are all the second product reads (the rest stays unset), and L[m, c] = 0 for m < c.
+    sigma_l = torch.empty_like(sigma)
     for start in range(0, n, _TRIANGULAR_BLOCK):
         stop = min(start + _TRIANGULAR_BLOCK, n)
         sigma_l[start:, start:stop] = sigma[start:, start:] @ lower[start:, start:stop]
@@ -378,16 +377,23 @@ def _trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Ten
     (the usual case, N > d: ~3x faster than a general ``eigvals`` of sigma1 sigma2 at
     d = 2048), else sqrt(sigma1) from ``eigh``, which also works for singular covariances
     (N <= d). Eigenvalues that rounding pushed slightly below zero are clamped to 0.
+
+    Only the lower triangle of the factored matrix is read (Cholesky and ``eigh`` read no
+    more); the other is used whole, as (sigma + sigma^T) / 2.
     """
     for first, second in ((sigma1, sigma2), (sigma2, sigma1)):
         lower, info = torch.linalg.cholesky_ex(first)
         if int(info) == 0:
-            eigenvalues = torch.linalg.eigvalsh(_congruence_lower_triangle(second, lower), UPLO="L")
-            return eigenvalues.clamp(min=0).sqrt().sum()
+            product = _congruence_lower_triangle(_symmetrised(second), lower)
+            return torch.linalg.eigvalsh(product, UPLO="L").clamp(min=0).sqrt().sum()
     eigenvalues, eigenvectors = torch.linalg.eigh(sigma1)
     sqrt_sigma1 = (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
-    product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
-    return torch.linalg.eigvalsh((product + product.T) / 2).clamp(min=0).sqrt().sum()
+    product = sqrt_sigma1 @ _symmetrised(sigma2) @ sqrt_sigma1
+    return torch.linalg.eigvalsh(_symmetrised(product)).clamp(min=0).sqrt().sum()
+
+
+def _symmetrised(matrix: torch.Tensor) -> torch.Tensor:
+    return torch.add(matrix, matrix.T).mul_(0.5)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -404,7 +410,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     tensors = []
     for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
         value = torch.as_tensor(value).detach().to(torch.float64)
-        if not bool(torch.isfinite(value).all()):
+        if not math.isfinite(float(value.sum())):  # one pass; NaN and inf both propagate to the sum
             raise UserError(f"{name} contains NaN or infinite values; recompute the feature statistics")
         tensors.append(value)
     mu1, sigma1, mu2, sigma2 = tensors
@@ -417,8 +423,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         )
     sigma2 = sigma2.to(sigma1.device)
     mu2 = mu2.to(mu1.device)
-    sigma1 = (sigma1 + sigma1.T) / 2
-    sigma2 = (sigma2 + sigma2.T) / 2
     mean_term = (mu1 - mu2).square().sum()
     distance = mean_term + torch.trace(sigma1) + torch.trace(sigma2) - 2 * _trace_sqrt_product(sigma1, sigma2)
     return max(float(distance), 0.0)

@@ -110,31 +110,24 @@ def run_scores(summary: dict[str, Any], evaluation: dict[str, Any]) -> dict[str,
     return scores
 
 
+# eval/metrics.json (genimg.evaluate.evaluator) keeps each score under "scores" as
+# {"mean", "std", "values"} over its sampling seeds, with the extractor's id beside them.
+QUALITY_KEYS = ("fid", "kid", "is", "sharpness", "diversity", "precision", "recall", "class_entropy")
+
+
 def sample_quality_scores(evaluation: dict[str, Any]) -> dict[str, Score]:
-    """FID, KID, IS (with S and D), precision and recall, each with its extractor id."""
+    """FID, KID, IS (with S and D), precision, recall and class entropy, each with its extractor id."""
     extractor = evaluation.get("extractor")
-    if isinstance(extractor, dict):
-        extractor = extractor.get("id")
     scores: dict[str, Score] = {}
-    sources = {
-        "fid": ("fid",),
-        "kid": ("kid", "mean"),
-        "is": ("inception_score", "mean"),
-        "is_sharpness": ("inception_score", "sharpness"),
-        "is_diversity": ("inception_score", "diversity"),
-        "precision": ("precision_recall", "precision"),
-        "recall": ("precision_recall", "recall"),
-    }
-    for key, path in sources.items():
-        value: Any = evaluation
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        number = _number(value)
-        if number is None and key in evaluation:  # flat layout: {"kid": 0.01, "precision": 0.8, ...}
-            number = _number(evaluation[key])
+    for key in QUALITY_KEYS:
+        number = _number((evaluation.get("scores") or {}).get(key))
         if number is not None:
             scores[key] = Score(number, str(extractor) if extractor else None)
     return scores
+
+
+def extractor_accuracy(evaluation: dict[str, Any]) -> float | None:
+    return _number((evaluation.get("extractor_identity") or {}).get("test_accuracy"))
 
 
 # ---------------------------------------------------------------------------- rows and groups
@@ -257,10 +250,11 @@ METRICS = [
     Metric("fid", "FID", "lower", per_extractor=True),
     Metric("kid", "KID", "lower", per_extractor=True),
     Metric("is", "IS", "higher", per_extractor=True),
-    Metric("is_sharpness", "IS sharpness S", "higher", per_extractor=True, in_paragraph=False),
-    Metric("is_diversity", "IS diversity D", "higher", per_extractor=True, in_paragraph=False),
+    Metric("sharpness", "IS sharpness S", "higher", per_extractor=True, in_paragraph=False),
+    Metric("diversity", "IS diversity D", "higher", per_extractor=True, in_paragraph=False),
     Metric("precision", "precision", "higher", per_extractor=True),
     Metric("recall", "recall", "higher", per_extractor=True),
+    Metric("class_entropy", "class entropy (nats)", "higher", per_extractor=True, in_paragraph=False),
     Metric("train_time_s", "train time (s)", "lower", in_paragraph=False),
     Metric("train_cpu_s", "train CPU (s)", "lower"),
     Metric("parameters", "parameters", "lower", integer=True),
@@ -708,16 +702,39 @@ def _extractor_note(table: Table, groups: list[Group]) -> str:
                      + "). Scores from different extractors are not comparable, so each extractor has its own columns.")
     elif all_ids:
         notes.append(f"FID, KID, IS and precision/recall are measured in the features of <code>{e(all_ids[0])}</code>.")
-    accuracies = sorted({f"{ev.get('extractor', {}).get('id', '?')}: {acc:.4g}"
-                         for g in groups for r in g.rows for run in r.runs
-                         if isinstance((ev := run.evaluation).get("extractor"), dict)
-                         and (acc := _number(ev["extractor"].get("accuracy"))) is not None})
+    evaluations = [run.evaluation for g in groups for r in g.rows for run in r.runs if run.evaluation]
+    accuracies = sorted({(str(ev.get("extractor")), acc) for ev in evaluations if (acc := extractor_accuracy(ev)) is not None})
     if accuracies:
-        notes.append("Extractor test accuracy: " + e("; ".join(accuracies)) + ".")
+        notes.append("Extractor test accuracy: " + "; ".join(f"<code>{e(i)}</code> {acc:.2%}" for i, acc in accuracies) + ".")
+    settings = sorted({(len(ev.get("seeds") or []), ev.get("n")) for ev in evaluations if "scores" in ev}, key=str)
+    if settings:
+        notes.append("Each sample-quality score is the mean over the evaluator's sampling seeds: "
+                     + "; ".join(f"{n} samples x {k} seeds" for k, n in settings) + ".")
     notes.append("NLL is the tightest recorded upper bound on the test negative log-likelihood (hover a cell for the bound); "
                  "training time is wall-clock (parallel runs share the cores), CPU time is the process's. "
-                 f"Best value per column highlighted; {MISSING} means not recorded. With several seeds: mean ± sample std.")
-    return "".join(f'<p class="note">{n}</p>' for n in notes)
+                 f"Best value per column highlighted; {MISSING} means not recorded. With several training seeds: mean ± sample std over them.")
+    return "".join(f'<p class="note">{n}</p>' for n in notes) + _floor_html(evaluations)
+
+
+def _floor_html(evaluations: list[dict[str, Any]]) -> str:
+    """The evaluator's real-vs-real floor (train subsets against the test reference at the same
+    sample count): what perfect samples would score, one line per extractor and sample count."""
+    floors: dict[tuple[str, Any], dict[str, Any]] = {}
+    for ev in evaluations:
+        if isinstance(ev.get("floor"), dict):
+            floors.setdefault((str(ev.get("extractor")), ev.get("n")), ev["floor"])
+    if not floors:
+        return ""
+    keys = [k for k in QUALITY_KEYS if any(k in f for f in floors.values())]
+    titles = {m.key: m.title for m in METRICS}
+    head = "".join(f"<th>{html.escape(titles.get(k, k))}</th>" for k in keys)
+    lines = []
+    for (extractor, n), floor in floors.items():
+        cells = "".join(f'<td class="num">{html.escape(format_number(_number(floor.get(k))))}</td>' for k in keys)
+        lines.append(f"<tr><td><code>{html.escape(extractor)}</code></td><td class=\"num\">{n}</td>{cells}</tr>")
+    return ('<p class="note">Real-vs-real floor: random train subsets scored against the same test reference at the same '
+            "sample count, i.e. what perfect samples would score (FID is strongly biased at small sample counts).</p>"
+            f'<table class="floor"><thead><tr><th>extractor</th><th>samples</th>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>')
 
 
 def _group_sections(group: Group, table: Table) -> list[str]:

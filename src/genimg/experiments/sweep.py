@@ -489,7 +489,18 @@ def evaluate_variant(run_dir: str | Path, settings: dict[str, Any], quiet: bool 
     """Score one run with the sweep's evaluation settings; writes RUN/eval/metrics.json."""
     from genimg.evaluate.evaluator import evaluate_run
 
-    return evaluate_run(run_dir, **settings)
+    return evaluate_run(run_dir, **settings, progress=not quiet)
+
+
+def prepare_evaluation(sweep: Sweep, log: Callable[..., None] = print) -> None:
+    """Build the feature extractor once, here, before any training: a missing extractor (no
+    Inception weights) fails now, and the dataset classifier is trained and cached once instead
+    of by every worker."""
+    from genimg.evaluate.evaluator import extractor_for
+
+    kind = sweep.evaluation.get("features", "classifier")
+    log(f"preparing the {kind} feature extractor for {sweep.base_config().data.dataset} (cached after the first time)")
+    extractor_for(sweep.base_config().data, kind)
 
 
 def _worker_init(threads: int) -> None:
@@ -577,6 +588,8 @@ def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bo
         status = "failed" if result.error else ("trained" + (" and evaluated" if result.evaluated else "") if result.trained else "evaluated")
         log(f"[{done}/{total}] {result.name}: {status} in {result.wall_s:.1f} s" + (f"\n    {result.error.splitlines()[-1]}" if result.error else ""))
 
+    if any(t.evaluation is not None for t in tasks):
+        prepare_evaluation(sweep, log)
     results = execute(tasks, workers, threads, progress)
     report_path = None
     if report:
@@ -623,8 +636,8 @@ EPILOG = """examples:
 
 The base value of a parameter is its value in the base config (defaults plus --set) when
 that value is listed, otherwise the first listed value. A key given one value is a base
-override, like --set. Every run is evaluated with the same settings (--eval-n, --features,
---eval-seed) and the sweep ends with SWEEP/report.html.
+override, like --set. Every run is evaluated with the same settings (--eval-n, --eval-seeds,
+--eval-seed, --eval-k, --features) and the sweep ends with SWEEP/report.html.
 """
 
 
@@ -645,21 +658,30 @@ def register_cli(subparsers) -> None:
     p.add_argument("--set", dest="base", action="append", default=[], metavar="key=value",
                    help="base config override shared by every run (repeatable), e.g. --set epochs=30")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted sweep directory")
-    p.add_argument("--eval-n", type=int, metavar="N", help="samples per run for FID/KID/IS/precision-recall")
-    p.add_argument("--features", metavar="KIND", help="feature extractor for the scores (default: the dataset classifier)")
-    p.add_argument("--eval-seed", type=int, metavar="S", help="seed of the evaluation samples (default 0)")
+    p.add_argument("--eval-n", type=int, metavar="N", help="samples per evaluation seed (default: the test split's size)")
+    p.add_argument("--eval-seeds", type=int, metavar="K", help="sampling seeds each score is averaged over (default: the evaluator's, 5)")
+    p.add_argument("--eval-seed", type=int, metavar="S", help="first evaluation sampling seed (default 0)")
+    p.add_argument("--eval-k", type=int, metavar="K", help="importance samples for likelihood bounds (default: the evaluator's, 1000)")
+    p.add_argument("--features", metavar="KIND", help="feature extractor for the scores: classifier (default) or inception")
     p.add_argument("--no-eval", action="store_true", help="train only; the report shows training numbers")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.set_defaults(handler=cmd_sweep, mode=None)
 
 
-def evaluation_settings(n: int | None = None, features: str | None = None, seed: int | None = None) -> dict[str, Any]:
-    """The evaluator keyword arguments a sweep records and applies to every run."""
+def evaluation_settings(n: int | None = None, features: str | None = None, seed: int | None = None,
+                        seeds: int | None = None, likelihood_k: int | None = None) -> dict[str, Any]:
+    """The evaluator's keyword arguments (genimg.evaluate.evaluator.evaluate_run) that a sweep
+    records and applies to every run; None leaves the evaluator's default."""
+    from genimg.evaluate.features import available_extractors
+
     settings: dict[str, Any] = {"features": features or "classifier", "seed": 0 if seed is None else seed}
-    if n is not None:
-        if n < 2:
-            raise UserError(f"--eval-n must be at least 2, got {n}")
-        settings["n"] = n
+    if settings["features"] not in available_extractors():
+        raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
+    for name, value, least in (("n", n, 2), ("seeds", seeds, 1), ("likelihood_k", likelihood_k, 1)):
+        if value is not None:
+            if value < least:
+                raise UserError(f"the evaluation's {name} must be at least {least}, got {value}")
+            settings[name] = value
     return settings
 
 
@@ -675,7 +697,7 @@ def cmd_sweep(args) -> None:
         raise UserError(f"the first argument is the model family (vae, dcgan, diffusion), got '{args.family}'")
     if args.out and is_sweep_dir(args.out):
         raise UserError(f"{args.out} already holds a sweep; continue it with `genimg sweep --resume {args.out}` or pick another --out")
-    evaluation = None if args.no_eval else evaluation_settings(args.eval_n, args.features, args.eval_seed)
+    evaluation = None if args.no_eval else evaluation_settings(args.eval_n, args.features, args.eval_seed, args.eval_seeds, args.eval_k)
     sweep = define_sweep(args.family, parse_parameters(args.parameters), mode=args.mode or "one-at-a-time",
                          seeds=args.seeds, base=list(args.base), evaluation=evaluation, out=args.out)
     threads_per_worker(args.parallel)  # a bad --parallel fails before anything is written

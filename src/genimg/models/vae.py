@@ -46,7 +46,7 @@ class VAEConfig:
     dropout: float = 0.0  # dropout in the MLP's hidden layers
     activation: str = "leaky_relu"  # leaky_relu (slope 0.1) or relu
     conditional: bool = False  # feed labels to encoder and decoder
-    lr: float = 1e-3
+    lr: float = 5e-4
     weight_decay: float = 0.0
     sample_mode: str = "mean"  # sample() returns the decoder mean, or "sample" to re-sample x ~ p(x|z)
 
@@ -152,7 +152,7 @@ class ConvDecoder(nn.Module):
     "vae",
     VAEConfig,
     "variational auto-encoder (MLP or conv; categorical / Bernoulli / Gaussian decoder; beta; class-conditional)",
-    train_defaults={"epochs": 300, "batch_size": 64, "patience": 30, "select_by": "val_loss", "sample_every": 25},
+    train_defaults={"epochs": 500, "batch_size": 32, "patience": 50, "select_by": "val_loss", "sample_every": 25},
 )
 class VAE(GenerativeModel):
     def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
