@@ -53,7 +53,7 @@ def digits():
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     """A small VAE trained for a few seconds: a prior good enough to beat the noisy input."""
-    return _train("vae", tmp_path_factory.mktemp("runs"), "vae", "epochs=12", "hidden=128", "latent_dim=8")
+    return _train("vae", tmp_path_factory.mktemp("runs"), "vae", "epochs=25", "hidden=256", "latent_dim=8", "lr=2e-3")
 
 
 @pytest.fixture
@@ -267,15 +267,24 @@ def test_recovery_is_deterministic_given_the_seed(digits):
 # ---------------------------------------------------------------------------- latent optimisation
 
 
-def test_latent_optimisation_lowers_its_data_term_and_beats_identity(vae_run, digits):
+def test_latent_optimisation_lowers_its_data_term(vae_run, digits):
     model = vae_run.model
+    g = torch.Generator().manual_seed(0)
+    degradation = Degradation(Mask(random_mask(digits.shape[0], 8, 8, 0.5, g)))
+    y = degradation.measure(digits, g)
+    fit = inverse.latent_optimisation(model, degradation, y, steps=100, restarts=2, lam=0.01, generator=g)
+    assert fit.images.shape == digits.shape and fit.z.shape == (digits.shape[0], model.latent_dim)
+    assert fit.data_term.mean() < 0.95 * fit.data_term_init.mean()
+    assert (fit.data_term < fit.data_term_init).float().mean() >= 0.8
+    # the reported data term is the one of the returned images
+    assert torch.allclose(fit.data_term, (degradation.operator(fit.images) - y).flatten(1).pow(2).sum(1), rtol=1e-4)
+
+
+def test_latent_optimisation_beats_identity_on_denoising(vae_run, digits):
     g = torch.Generator().manual_seed(0)
     degradation = Degradation(Identity(), 0.3)
     y = degradation.measure(digits, g)
-    fit = inverse.latent_optimisation(model, degradation, y, steps=100, restarts=2, lam=0.09, generator=g)
-    assert fit.images.shape == digits.shape and fit.z.shape == (digits.shape[0], model.latent_dim)
-    assert torch.all(fit.data_term <= fit.data_term_init + 1e-4)
-    assert fit.data_term.mean() < 0.9 * fit.data_term_init.mean()
+    fit = inverse.latent_optimisation(vae_run.model, degradation, y, steps=100, restarts=2, lam=0.09, generator=g)
     assert psnr(fit.images, digits).mean > psnr(degradation.observed_image(y), digits).mean + 1.0
 
 

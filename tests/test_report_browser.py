@@ -167,6 +167,7 @@ def test_best_value_respects_each_columns_direction():
     assert best_rows([3.0, 1.0, None, 2.0], "higher") == {0}
     assert best_rows([2.0, 2.0, 5.0], "lower") == {0, 1}  # ties all count
     assert best_rows([None, 4.0, None], "lower") == set()  # nothing to compare against
+    assert best_rows([0.0, 0.0, None], "higher") == set()  # all equal: nothing stands out
     assert format_number(None) == "—"
     assert format_number(440416, integer=True) == "440,416"
     assert format_number(-0.5) == "−0.5"
@@ -187,7 +188,7 @@ def test_table_highlights_the_right_cells_and_csv_equals_the_table(tmp_path):
         truth = [expected[r[0]][0][key] for r in rows]
         best = pick(truth)
         highlighted = {i for i, cls in enumerate(classes) if "best" in cls[c].split()}
-        assert highlighted == {i for i, v in enumerate(truth) if v == best}, title
+        assert highlighted == ({i for i, v in enumerate(truth) if v == best} if len(set(truth)) > 1 else set()), title
         for r, value in zip(rows, truth):
             assert r[c] == format_number(value, integer=key == "parameters"), (title, r[0])
     # report.csv: the same rows and columns; its numbers print as the table's cells.

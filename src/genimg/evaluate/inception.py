@@ -354,7 +354,7 @@ class InceptionExtractor(FeatureExtractor):
         return {
             "name": "inception-v3-fid",
             "kind": self.kind,
-            "weights_file": self.weights_file,
+            # The hash, not the file name or path: a renamed copy is the same extractor.
             "weights_sha256": self.weights_sha256,
             "published_weights": self.weights_sha256 == WEIGHTS_SHA256,
             "feature_dim": FEATURE_DIM,

@@ -333,9 +333,10 @@ def build_table(rows: list[Row]) -> Table:
 
 
 def best_rows(values: list[float | None], better: str) -> set[int]:
-    """Indices of the best value (ties all count); none when fewer than two values are present."""
+    """Indices of the best value (ties all count); none when fewer than two values are present
+    or all are equal (nothing stands out)."""
     present = [(i, v) for i, v in enumerate(values) if v is not None]
-    if len(present) < 2:
+    if len(present) < 2 or len({v for _, v in present}) == 1:
         return set()
     target = min(v for _, v in present) if better == "lower" else max(v for _, v in present)
     return {i for i, v in present if v == target}

@@ -25,7 +25,8 @@ mean ± std over the seeds.
 Every variant's config is built and checked before anything trains, so a bad key or value
 fails at once. Runs go to worker processes (``spawn``) that split the CPU cores between them;
 each run is trained, then evaluated with the same settings (sample count, feature extractor,
-seed), so the numbers are comparable. An interrupted sweep continues with ``resume_sweep``:
+seed), so the numbers are comparable. The evaluation measures the likelihood too, so runs skip
+their own end-of-training estimate (train.likelihood_at_end=false unless set). An interrupted sweep continues with ``resume_sweep``:
 finished runs are skipped, half-trained ones resume from their last checkpoint exactly, the
 rest start.
 
@@ -104,6 +105,8 @@ class Sweep:
         # The seed first: a swept seed parameter (``seed=0,1``), applied after it, wins.
         overrides = {"train.seed": variant.seed, **variant.values}
         overrides.update({"train.out": str(self.path), "train.run_name": variant.name, "train.progress": False})
+        if self.evaluation is not None and not self._sets("train", "likelihood_at_end"):
+            overrides["train.likelihood_at_end"] = False  # the evaluation measures it, with the sweep's settings
         return overrides
 
     def variant_config(self, variant: Variant, threads: int | None = None):
@@ -116,11 +119,13 @@ class Sweep:
 
     def sets_threads(self) -> bool:
         """Whether the user fixed train.threads (then the sweep leaves it alone)."""
-        config = self.base_config()
-        from genimg.train.config import resolve_key
+        return self._sets("train", "threads")
 
-        keys = list(self.base) + list(self.parameters)
-        return any(resolve_key(config, k) == ("train", "threads") for k in keys)
+    def _sets(self, section: str, name: str) -> bool:
+        from genimg.train.config import default_config, resolve_key
+
+        config = default_config(self.family)
+        return any(resolve_key(config, k) == (section, name) for k in [*self.base, *self.parameters])
 
     def run_dir(self, variant: Variant) -> Path:
         return self.path / variant.name
