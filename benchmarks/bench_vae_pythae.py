@@ -49,7 +49,7 @@ def iw_nll(encode, decode_probs, x: torch.Tensor, k: int, chunk: int = 100) -> f
 def run_genimg(epochs: int, out_dir: str):
     config = apply_overrides(default_config("vae"), [
         "dataset=digits", "binarize=0.5", "arch=mlp", "hidden=512", "hidden_layers=1", "activation=relu",
-        "latent_dim=16", "decoder=bernoulli", f"epochs={epochs}", "batch_size=100", "lr=1e-3", "patience=null",
+        "latent_dim=16", "decoder=bernoulli", "iw_samples=1", "dropout=0", f"epochs={epochs}", "batch_size=100", "lr=1e-3", "patience=null",
         "eval_every=1000", "sample_every=0", "likelihood_at_end=false", "progress=false", f"out={out_dir}", "run_name=genimg",
     ])
     t0 = time.perf_counter()

@@ -545,11 +545,22 @@ def execute(tasks: list[Task], parallel: int, threads: int, on_result: Callable[
                 if on_result:
                     on_result(result, len(results), total)
         except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
+            # Stop now rather than wait for the running runs: their last checkpoints are whole
+            # (written atomically), so `--resume` continues them.
+            _terminate_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
     order = {t.name: i for i, t in enumerate(tasks)}
     return sorted(results, key=lambda r: order[r.name])
+
+
+def _terminate_workers(pool) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle before 3.14
+        process.terminate()
 
 
 @dataclass

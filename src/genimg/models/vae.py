@@ -2,7 +2,10 @@
 
 Encoder h_phi(x) gives q(z|x) = N(mu, diag(sigma^2)); decoder f_theta(z) gives p(x|z).
 The loss is the negative ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)), estimated
-with one reparameterised sample z = mu + sigma * eps.
+with one reparameterised sample z = mu + sigma * eps; or, with ``iw_samples = k > 1`` (the
+default, 5), the importance-weighted bound of Burda et al. 2016 over k samples, which is
+tighter and gives a better test likelihood on small data. Dropout (0.1 by default) in the
+MLP's hidden layers helps too: 1000 training digits overfit after a few dozen epochs.
 
 The decoder likelihood decides what the ELBO bounds:
 - ``categorical``: a softmax over the dataset's grey levels per pixel (17 for digits). The
@@ -42,8 +45,8 @@ class VAEConfig:
     learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
     sigma: float = 0.1  # gaussian decoder with fixed variance
     beta: float = 1.0  # weight of the KL term (beta-VAE)
-    iw_samples: int = 1  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
-    dropout: float = 0.0  # dropout in the MLP's hidden layers
+    iw_samples: int = 5  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
+    dropout: float = 0.1  # dropout in the MLP's hidden layers
     activation: str = "leaky_relu"  # leaky_relu (slope 0.1) or relu
     conditional: bool = False  # feed labels to encoder and decoder
     lr: float = 5e-4
@@ -63,8 +66,6 @@ class VAEConfig:
             raise UserError(f"model.beta must be >= 0, got {self.beta}")
         if self.iw_samples < 1:
             raise UserError(f"model.iw_samples must be at least 1, got {self.iw_samples}")
-        if self.iw_samples > 1 and self.beta != 1:
-            raise UserError("model.iw_samples > 1 trains the importance-weighted bound, which has no beta; set beta=1")
         if self.activation not in ACTIVATIONS:
             raise UserError(f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation}'")
         if not 0 <= self.dropout < 1:
@@ -260,8 +261,11 @@ class VAE(GenerativeModel):
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
 
-    def log_weights(self, x: torch.Tensor, labels: torch.Tensor | None, k: int) -> torch.Tensor:
-        """log p(x, z_i) - log q(z_i|x) for k reparameterised draws z_i ~ q(z|x): shape (k, N)."""
+    def log_weights(self, x: torch.Tensor, labels: torch.Tensor | None, k: int, beta: float = 1.0) -> torch.Tensor:
+        """log p(x|z_i) + beta * (log p(z_i) - log q(z_i|x)) for k draws z_i ~ q(z|x): shape (k, N).
+
+        With beta = 1 these are the importance weights of log p(x); training with beta != 1
+        weights the prior term as a beta-VAE does (the ELBO's KL is the mean of that term)."""
         mu, logvar = self.encode(x, labels)
         std = torch.exp(0.5 * logvar)
         eps = torch.randn(k, *mu.shape, device=mu.device)
@@ -271,7 +275,7 @@ class VAE(GenerativeModel):
         log_px_z = self.log_px_given_z(xf, self.decoder_output(z.reshape(-1, mu.shape[1]), lf)).view(k, -1)
         log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return log_px_z + log_pz - log_qz
+        return log_px_z + beta * (log_pz - log_qz)
 
     @torch.no_grad()
     def log_likelihood(
@@ -295,7 +299,7 @@ class VAE(GenerativeModel):
         terms = self.elbo_terms(batch.images, labels)
         out = {"nelbo": -terms["elbo"].mean(), "kl": terms["kl"].mean()}
         if self.config.iw_samples > 1:
-            lw = self.log_weights(batch.images, labels, self.config.iw_samples)
+            lw = self.log_weights(batch.images, labels, self.config.iw_samples, self.config.beta)
             out["loss"] = -(torch.logsumexp(lw, 0) - math.log(self.config.iw_samples)).mean()
         else:
             out["loss"] = (-terms["log_px_z"] + self.config.beta * terms["kl"]).mean()
