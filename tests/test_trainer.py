@@ -17,7 +17,7 @@ from genimg.train.ema import EMA  # noqa: E402
 
 
 def vae_config(tmp_path, name, **extra):
-    return apply_overrides(default_config("vae"), quick_overrides(tmp_path, name, **extra) + ["hidden=64", "patience=null"])
+    return apply_overrides(default_config("vae"), quick_overrides(tmp_path, name, **extra) + ["hidden=64", "patience=null", "iw_samples=1", "batch_size=100"])
 
 
 def weights(run: RunDir, which="last"):
@@ -57,7 +57,7 @@ def test_existing_run_is_not_overwritten(tmp_path):
 
 def test_early_stopping_keeps_the_best_checkpoint(tmp_path):
     # A learning rate this high makes validation loss stop improving quickly.
-    c = apply_overrides(default_config("vae"), quick_overrides(tmp_path, "es", epochs=40) + ["patience=2", "lr=0.05"])
+    c = apply_overrides(default_config("vae"), quick_overrides(tmp_path, "es", epochs=40) + ["patience=2", "lr=0.05", "iw_samples=1", "batch_size=100", "hidden=64"])
     result = train(c, quiet=True)
     s = result.summary
     assert s["stopped_early"] and s["epochs_trained"] < 40

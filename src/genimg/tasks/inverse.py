@@ -6,8 +6,10 @@ super-resolution, deblurring and colorization (operators in ``degradations.py``)
 - ``latent`` (VAE, DCGAN): latent optimisation, Bora et al. 2017. Minimise
   ||A(G(z)) - y||^2 + lam ||z||^2 over z with Adam from several random starts (for a VAE one
   start is the encoder's mean for the degraded image) and keep, per image, the start with the
-  lowest data term. lam defaults to the MAP value sigma^2 (Gaussian noise of std sigma, prior
-  N(0, I)), floored so noiseless problems keep some pull towards the prior.
+  lowest data term. lam defaults to 1e-3, chosen on the validation split: the MAP value
+  sigma^2 (Gaussian noise of std sigma, prior N(0, I)) pulls too hard towards the mean digit
+  (15.1 against 15.5 dB on denoising at sigma 0.3), since the decoder's range is already a
+  strong prior.
 - ``dps`` (diffusion): diffusion posterior sampling, Chung et al. 2022 (Alg. 1). Each
   ancestral step is followed by a step of size ``dps_scale`` down the gradient, w.r.t. x_t,
   of ||y - A(x0_hat(x_t))|| (the norm, as the authors' code), where x0_hat is the network's
@@ -150,8 +152,7 @@ class SolverOptions:
     # latent optimisation
     latent_steps: int = 300
     restarts: int = 4  # random starts (a VAE adds the encoder's start)
-    lam: float | None = None  # prior weight; None: max(sigma^2, lam_floor)
-    lam_floor: float = 0.01
+    lam: float = 1e-3  # prior weight
     latent_lr: float = 0.05
     # diffusion
     steps: int | None = None  # reverse-chain length; None: each method's default below
@@ -177,7 +178,7 @@ class SolverOptions:
             raise UserError(f"--steps must be at least 1, got {self.steps}")
         if self.strength is not None and not 0 < self.strength <= 1:
             raise UserError(f"--strength is the fraction of the noise schedule to go back and must lie in (0, 1], got {self.strength}")
-        if self.lam is not None and self.lam < 0:
+        if self.lam < 0:
             raise UserError(f"--lam must be >= 0, got {self.lam}")
 
 
@@ -203,7 +204,7 @@ def differentiable_decoder(model) -> Callable[[torch.Tensor, torch.Tensor | None
 
 
 def latent_optimisation(model, degradation: Degradation, y: torch.Tensor, *, steps: int = 300, restarts: int = 4,
-                        lam: float = 0.01, lr: float = 0.05, generator: torch.Generator | None = None) -> LatentFit:
+                        lam: float = 1e-3, lr: float = 0.05, generator: torch.Generator | None = None) -> LatentFit:
     """Bora et al. 2017: argmin_z ||A(G(z)) - y||^2 + lam ||z||^2, best of several starts."""
     decode = differentiable_decoder(model)
     n, latent_dim = y.shape[0], model.latent_dim
@@ -526,8 +527,7 @@ def solve(name: str, model, degradation: Degradation, y: torch.Tensor, options: 
     if name == "richardson-lucy":
         return baseline_richardson_lucy(degradation, y, options)
     if name == "latent":
-        lam = options.lam if options.lam is not None else max(degradation.noise_sigma**2, options.lam_floor)
-        return latent_optimisation(model, degradation, y, steps=options.latent_steps, restarts=options.restarts, lam=lam,
+        return latent_optimisation(model, degradation, y, steps=options.latent_steps, restarts=options.restarts, lam=options.lam,
                                    lr=options.latent_lr, generator=generator).images.cpu()
     if name in ("dps", "repaint", "sdedit"):
         draws = [_diffusion_draw(name, model, degradation, y, options, generator) for _ in range(options.posterior_samples)]
@@ -843,7 +843,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--dps-scale", type=float, help="dps: step size of the measurement gradient (default 1.0)")
     p.add_argument("--restarts", type=int, help="latent: random starts (default 4)")
     p.add_argument("--latent-steps", type=int, help="latent: Adam steps (default 300)")
-    p.add_argument("--lam", type=float, help="latent: prior weight (default max(sigma^2, 0.01))")
+    p.add_argument("--lam", type=float, help="latent: prior weight (default 0.001)")
     p.add_argument("--strength", type=float, help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)")
     p.add_argument("--input", help="--task edit: the stroke painting or rough image (PNG)")
     p.add_argument("--out", help="output directory (default RUN/recover/TASK)")

@@ -36,7 +36,8 @@ images flagged) at which at least 95% of the OOD images are flagged (from ``roc_
 
 Output, in RUN/outliers/ (written atomically): table.json (everything, with settings and CPU
 timings), table.csv (one row per score and set), table.md (AUROC / AUPR / FPR@95 tables and
-mean NLLs), hist_<score>.png (in- vs out-of-distribution histograms, one panel per OOD set).
+mean NLLs), hist_<score>.png (in- vs out-of-distribution histograms, one panel per OOD set) and
+sets.png (a row of test images, then a row of each OOD set).
 ``genimg outliers`` is the command line.
 """
 from __future__ import annotations
@@ -71,6 +72,8 @@ SCORES = {
 LIKELIHOOD_SCORES = ("nll", "ratio", "complexity", "typicality")
 BOUND_PREFERENCE = ("iw", "vlb", "vlb_estimate", "elbo")  # the tightest bound a family returns
 TPR_TARGET = 0.95
+PANELS_PER_ROW = 4  # histogram panels per row in hist_<score>.png
+EXAMPLES_PER_SET = 16  # images per row of sets.png
 
 
 @dataclass
@@ -475,7 +478,7 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
     out_dir = Path(out) if out else run.path / "outliers"
     write_outputs(table, by_name, scores, [s.name for s in ood_sets], out_dir, options)
     log(format_markdown(table))
-    log(f"wrote {out_dir}/table.json, table.csv, table.md and hist_<score>.png")
+    log(f"wrote {out_dir}/table.json, table.csv, table.md, hist_<score>.png and sets.png")
     return table
 
 
@@ -597,6 +600,9 @@ def write_outputs(table: dict[str, Any], by_name: dict[str, ScoredSet], scores: 
 
     for score in scores:
         _write_histograms(score, by_name, set_names, table["rows"], out_dir / f"hist_{score}.png", options)
+    _write_examples(by_name, set_names, out_dir / "sets.png")
+    for stale in set(SCORES) - set(scores):  # histograms of an earlier call with other scores would mislead
+        (out_dir / f"hist_{stale}.png").unlink(missing_ok=True)
     write_text(out_dir / "table.md", format_markdown(table))
     write_text(out_dir / "table.csv", format_csv(table["rows"]))
     write_json(out_dir / "table.json", table)  # last: its presence means the directory is complete
@@ -604,7 +610,8 @@ def write_outputs(table: dict[str, Any], by_name: dict[str, ScoredSet], scores: 
 
 def _write_histograms(score: str, by_name: dict[str, ScoredSet], set_names: list[str], rows: list[dict[str, Any]],
                       path: Path, options: OutlierOptions) -> None:
-    """One panel per OOD set (and per batch size M for typicality): test vs OOD histograms on shared bins."""
+    """One panel per OOD set (and per batch size M for typicality): test vs OOD histograms on
+    shared bins, at most PANELS_PER_ROW panels to a row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -612,38 +619,51 @@ def _write_histograms(score: str, by_name: dict[str, ScoredSet], set_names: list
 
     from genimg.io import atomic_path
 
-    panel_rows = list(options.batch_sizes) if score == "typicality" else [None]
-    cols = max(1, len(set_names))
-    fig, axes = plt.subplots(len(panel_rows), cols, figsize=(3.2 * cols, 2.6 * len(panel_rows)), squeeze=False)
+    panels = [(m, name) for m in (options.batch_sizes if score == "typicality" else (None,)) for name in set_names]
+    cols = max(1, min(PANELS_PER_ROW, len(set_names)))
+    rows_per_m = math.ceil(len(set_names) / cols)
+    grid_rows = max(1, rows_per_m * (len(options.batch_sizes) if score == "typicality" else 1))
+    fig, axes = plt.subplots(grid_rows, cols, figsize=(3.4 * cols, 2.7 * grid_rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
     unit = {"nll": "NLL (nats)", "ratio": "NLL - NLL_bg (nats)", "complexity": "S = -log2 p - L (bits)",
             "typicality": "|batch mean NLL - val mean| (nats)", "disc": "-D(x) (logit)"}[score]
-    for r, m in enumerate(panel_rows):
-        for c, set_name in enumerate(set_names):
-            ax = axes[r][c]
-            if score == "typicality":
-                inside, outside = _typicality_batches(by_name, set_name, m, options.seed)
-            else:
-                inside, outside = by_name["test"].score(score), by_name[set_name].score(score)
-            row = next((x for x in rows if x["score"] == score and x["ood"] == set_name and x["batch_size"] == m), None)
-            values = torch.cat([inside, outside]).double().numpy()
-            values = values[np.isfinite(values)]
-            if values.size == 0 or row is None:
-                ax.set_axis_off()
-                continue
-            lo, hi = np.percentile(values, [0.5, 99.5])
-            bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
-            clip = lambda v: np.clip(v.double().numpy(), bins[0], bins[-1])  # noqa: E731  (tails land in the end bins)
-            ax.hist(clip(inside), bins=bins, alpha=0.55, density=True, label="test (in)", color="tab:blue")
-            ax.hist(clip(outside), bins=bins, alpha=0.55, density=True, label=f"{set_name} (out)", color="tab:red")
-            ax.set_title(f"{set_name}{f', M={m}' if m else ''}: AUROC {row['auroc']:.3f}", fontsize=9)
-            ax.set_xlabel(unit, fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.legend(fontsize=7)
+    for i, (m, set_name) in enumerate(panels):
+        m_index, j = divmod(i, len(set_names))
+        ax = axes[m_index * rows_per_m + j // cols][j % cols]
+        if score == "typicality":
+            inside, outside = _typicality_batches(by_name, set_name, m, options.seed)
+        else:
+            inside, outside = by_name["test"].score(score), by_name[set_name].score(score)
+        row = next((x for x in rows if x["score"] == score and x["ood"] == set_name and x["batch_size"] == m), None)
+        values = torch.cat([inside, outside]).double().numpy()
+        values = values[np.isfinite(values)]
+        if values.size == 0 or row is None:
+            continue
+        ax.set_axis_on()
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+        clip = lambda v: np.clip(v.double().numpy(), bins[0], bins[-1])  # noqa: E731  (tails land in the end bins)
+        ax.hist(clip(inside), bins=bins, alpha=0.55, density=True, label="test (in)", color="tab:blue")
+        ax.hist(clip(outside), bins=bins, alpha=0.55, density=True, label=f"{set_name} (out)", color="tab:red")
+        ax.set_title(f"{set_name}{f', M={m}' if m else ''}: AUROC {row['auroc']:.3f}", fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
     fig.suptitle(f"{score}: {SCORES[score]}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # leave the title its own strip
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
+
+
+def _write_examples(by_name: dict[str, ScoredSet], set_names: list[str], path: Path) -> None:
+    """sets.png: the first EXAMPLES_PER_SET images of the test split (top row) and of each OOD set."""
+    from genimg.images import save_grid
+
+    images = [by_name[name].images[:EXAMPLES_PER_SET].cpu() for name in ["test", *set_names]]
+    padded = [torch.cat([x, torch.ones(EXAMPLES_PER_SET - len(x), *x.shape[1:])]) for x in images]
+    save_grid(torch.cat(padded), path, nrow=EXAMPLES_PER_SET)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -657,7 +677,7 @@ EPILOG = """examples:
 
 OOD sets: """ + ", ".join(f"{k} ({v})" for k, v in BUILTIN_SETS.items()) + """; npz:PATH; folder:PATH; a dataset name.
 Scores: """ + "; ".join(f"{k}: {v}" for k, v in SCORES.items()) + """.
-Positive class = OOD, higher score = more OOD. Writes RUN/outliers/table.{json,csv,md} and hist_<score>.png."""
+Positive class = OOD, higher score = more OOD. Writes RUN/outliers/table.{json,csv,md}, hist_<score>.png, sets.png."""
 
 
 def _int_list(text: str) -> tuple[int, ...]:
