@@ -7,7 +7,7 @@ from torch import nn
 from genimg.data import load_dataset
 from genimg.errors import UserError
 from genimg.models import Batch, DataSpec, Stepper, build_model, get_family
-from genimg.models.gan import DCGANConfig, class_histogram, stage_sizes
+from genimg.models.gan import DCGANConfig, stage_sizes
 from genimg.train.config import apply_overrides, default_config, resolve_key
 
 
@@ -211,22 +211,6 @@ def test_config_checks_and_cli_keys():
     config = apply_overrides(config, ["label_smoothing=0.1", "d_steps=2", "conditional=true"])
     assert (config.model.label_smoothing, config.model.d_steps, config.model.conditional) == (0.1, 2, True)
     assert "dcgan" in get_family("dcgan").name
-
-
-def test_class_histogram_counts_and_entropy():
-    uniform = torch.eye(10).repeat(5, 1)  # 5 samples of each class
-    counts, entropy = class_histogram(uniform)
-    assert counts.tolist() == [5] * 10 and entropy == pytest.approx(math.log(10))
-    collapsed = torch.zeros(8, 10)
-    collapsed[:, 4] = 1
-    counts, entropy = class_histogram(collapsed)
-    assert counts[4] == 8 and counts.sum() == 8 and entropy == 0.0
-    probs = torch.softmax(torch.randn(200, 10, generator=torch.Generator().manual_seed(0)), dim=1)
-    counts, entropy = class_histogram(probs)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    assert entropy == pytest.approx(scipy_stats.entropy(counts.numpy()), rel=1e-9)  # scipy's entropy, in nats
-    with pytest.raises(UserError):
-        class_histogram(torch.zeros(0, 10))
 
 
 def test_trains_through_the_generic_trainer_and_reloads(tmp_path):

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genimg.errors import UserError
-from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, register_family
+from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, adam, register_family
 
 
 @dataclass
@@ -199,8 +199,8 @@ class DCGAN(GenerativeModel):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         return {
-            "d": torch.optim.Adam(self.discriminator_parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
-            "g": torch.optim.Adam(self.generator_parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
+            "d": adam(self.discriminator_parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
+            "g": adam(self.generator_parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
         }
 
     def ema_parameter_names(self) -> list[str]:
@@ -313,23 +313,6 @@ class DCGAN(GenerativeModel):
             return torch.stack(per_class, dim=1).amax(dim=1)
 
 
-# ---------------------------------------------------------------------------- mode collapse
-
-
-def class_histogram(probabilities: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Per-class counts of samples (argmax of a classifier's probabilities) and their entropy in nats.
-
-    A generator that covers all K classes evenly scores log K (2.303 nats for 10 classes);
-    mode collapse shows as empty bins and a lower entropy.
-    """
-    if probabilities.dim() != 2 or probabilities.shape[0] == 0:
-        raise UserError(f"expected class probabilities of shape (n, classes), got {tuple(probabilities.shape)}")
-    counts = torch.bincount(probabilities.argmax(dim=1), minlength=probabilities.shape[1])
-    frequencies = counts[counts > 0].double() / counts.sum()
-    entropy = float(-(frequencies * frequencies.log()).sum())
-    return counts, entropy
-
-
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -355,4 +338,4 @@ def _frozen(parameters: Iterator[nn.Parameter]):
             p.requires_grad_(True)
 
 
-__all__ = ["DCGAN", "DCGANConfig", "Discriminator", "Generator", "class_histogram", "dcgan_init", "stage_sizes"]
+__all__ = ["DCGAN", "DCGANConfig", "Discriminator", "Generator", "dcgan_init", "stage_sizes"]

@@ -46,7 +46,7 @@ import io
 import math
 import time
 import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -209,21 +209,19 @@ def latent_optimisation(model, degradation: Degradation, y: torch.Tensor, *, ste
     decode = differentiable_decoder(model)
     n, latent_dim = y.shape[0], model.latent_dim
     device = model.device
-    starts = [torch.randn(restarts, n, latent_dim, generator=generator).to(device)]
-    classes = model.spec.num_classes if model.conditional else 1
+    classes = model.spec.num_classes if model.conditional else 1  # a conditional model tries every label
     class_labels = torch.arange(classes, device=device).repeat_interleave(n) if model.conditional else None  # (classes * n,)
-    if model.family == "vae":
+    random_starts = torch.randn(restarts, 1, n, latent_dim, generator=generator).to(device)
+    starts = [random_starts.expand(restarts, classes, n, latent_dim)]
+    if model.family == "vae":  # one more start: the encoder's mean for the degraded image (per label)
         observed = degradation.observed_image(y).to(device)
         with torch.no_grad():
-            if model.conditional:  # one encoding per class, the label being unknown
-                mu, _ = model.encode(observed.repeat(classes, 1, 1, 1), class_labels)
-                starts.append(mu.view(classes, n, latent_dim).mean(0, keepdim=True))
-            else:
-                starts.append(model.encode(observed)[0][None])
-    z0 = torch.cat(starts)  # (S, n, L)
+            mu, _ = model.encode(observed.repeat(classes, 1, 1, 1), class_labels)
+        starts.append(mu.view(1, classes, n, latent_dim))
+    z0 = torch.cat(starts)  # (starts, classes, n, L)
     num_starts = z0.shape[0]
     # Every (start, class, image) candidate is one row of a single batch.
-    z = z0[:, None].expand(num_starts, classes, n, latent_dim).reshape(-1, latent_dim).clone().requires_grad_(True)
+    z = z0.reshape(-1, latent_dim).clone().requires_grad_(True)
     labels = class_labels.repeat(num_starts) if model.conditional else None
     copies = num_starts * classes
     operator = degradation.operator.take(torch.arange(n).repeat(copies))
@@ -499,7 +497,8 @@ def resolve_methods(names: list[str] | None, task: str, family: str) -> list[str
             raise UserError(f"unknown method '{name}'; choose from {', '.join(valid)} (for --task {task} with a {family})")
         method = METHODS[name]
         if method.family is not None and family not in method.family.split("|"):
-            raise UserError(f"method '{name}' needs a {method.family.replace('|', ' or ')} model, this run is a {family}; "
+            have = f"this run is a {family}" if family != "none" else "no model was given"
+            raise UserError(f"method '{name}' needs a {method.family.replace('|', ' or ')} model, {have}; "
                             f"for --task {task} choose from {', '.join(valid)}")
         if task not in method.tasks:
             raise UserError(f"method '{name}' does not solve --task {task}; choose from {', '.join(valid)}")
@@ -601,7 +600,7 @@ class Recovery:
             "n": int(self.originals.shape[0]),
             "metrics": list(METRIC_NAMES),
             "degraded": self.degraded,
-            "methods": {name: {"kind": r.kind, "description": METHODS[name].description, "degraded": self.degraded,
+            "methods": {name: {"kind": r.kind, "description": METHODS[r.name].description, "degraded": self.degraded,
                                "recovered": r.recovered, "cpu_s": round(r.cpu_s, 3), "wall_s": round(r.wall_s, 3)}
                         for name, r in self.methods.items()},
         }
