@@ -1,7 +1,7 @@
 """Outlier detection on digits: the default VAE and diffusion models against every offline OOD set.
 
-    python benchmarks/bench_outliers.py                      # trains the three runs it needs, then scores them
-    python benchmarks/bench_outliers.py --vae RUN --vae-heldout RUN --diffusion RUN
+    python benchmarks/bench_outliers.py                      # trains the runs it needs, then scores them
+    python benchmarks/bench_outliers.py --vae RUN --vae-heldout RUN --diffusion RUN --dcgan RUN
     python benchmarks/bench_outliers.py --diffusion-n 100 --json out.json
 
 Runs (trained into --out when not given):
@@ -9,7 +9,8 @@ Runs (trained into --out when not given):
 - ``vae-heldout``: the default VAE trained on digits 0-8, for the held-out-class row (the 9s);
 - ``diffusion``: the default diffusion model, selected by val loss rather than FID (FID
   selection samples 447 images with 1000 steps every 50 epochs, about an hour of one CPU core
-  here; the network, schedule and training length are the defaults).
+  here; the network, schedule and training length are the defaults);
+- ``dcgan``: the default DCGAN, whose discriminator logit is scored as a non-likelihood comparison.
 
 Each run is scored by ``genimg.tasks.outliers.detect_outliers`` with every score its family
 has (the likelihood ratio trains, or reuses, a background model inside RUN/outliers/), and
@@ -37,7 +38,9 @@ RUNS = {
     "vae": ("vae", []),
     "vae-heldout": ("vae", ["classes=[0,1,2,3,4,5,6,7,8]"]),
     "diffusion": ("diffusion", ["select_by=val_loss", "fid_every=0", "likelihood_at_end=false"]),
+    "dcgan": ("dcgan", []),
 }
+ALL_SETS = ["heldout", "uniform", "gaussian", "constant", "inverted", "natural", "faces"]
 
 
 def ensure_run(name: str, given: str | None, out: Path, threads: int) -> tuple[Path, float]:
@@ -61,6 +64,7 @@ def main() -> None:
     p.add_argument("--vae", help="run directory of a default VAE (trained if omitted)")
     p.add_argument("--vae-heldout", help="run directory of a VAE trained on classes 0-8 (trained if omitted)")
     p.add_argument("--diffusion", help="run directory of a default diffusion model (trained if omitted)")
+    p.add_argument("--dcgan", help="run directory of a default DCGAN (trained if omitted)")
     p.add_argument("--out", default="runs/bench-outliers", help="where omitted runs are trained")
     p.add_argument("--n", type=int, help="VAE runs: images per set (default: the whole test split)")
     p.add_argument("--diffusion-n", type=int, default=100, help="diffusion run: images per set (default 100)")
@@ -69,7 +73,7 @@ def main() -> None:
     p.add_argument("--mu", type=float, default=0.15, help="background perturbation rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--skip", default="", help="comma-separated runs to leave out (vae, vae-heldout, diffusion)")
+    p.add_argument("--skip", default="", help="comma-separated runs to leave out (vae, vae-heldout, diffusion, dcgan)")
     p.add_argument("--json", help="also write the tables here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -77,12 +81,12 @@ def main() -> None:
     skip = {s for s in args.skip.split(",") if s}
 
     results = {}
-    for name, given in (("vae", args.vae), ("vae-heldout", args.vae_heldout), ("diffusion", args.diffusion)):
+    for name, given in (("vae", args.vae), ("vae-heldout", args.vae_heldout), ("diffusion", args.diffusion), ("dcgan", args.dcgan)):
         if name in skip:
             continue
         path, train_cpu = ensure_run(name, given, out, args.threads)
         is_diffusion = RunDir.open(path).config().family == "diffusion"
-        sets = ["heldout"] if name == "vae-heldout" else ["uniform", "gaussian", "constant", "inverted", "natural", "faces", "heldout"]
+        sets = ["heldout"] if name == "vae-heldout" else ALL_SETS
         options = OutlierOptions(ood=sets, n=args.diffusion_n if is_diffusion else args.n, seed=args.seed, k=args.k,
                                  t_stride=args.t_stride, mu=args.mu, progress=False)
         print(f"scoring {name} ({path})", flush=True)
@@ -98,7 +102,7 @@ def main() -> None:
 
 
 def format_report(results: dict) -> str:
-    sets = ["heldout", "uniform", "gaussian", "constant", "inverted", "natural", "faces"]
+    sets = ALL_SETS
     lines = []
     for metric, title in (("auroc", "AUROC (OOD = positive, higher score = more OOD)"), ("fpr95", "FPR at 95% TPR")):
         lines += [f"### {title}", "", "| model | score | " + " | ".join(sets) + " |", "|---|---|" + "---|" * len(sets)]
@@ -114,6 +118,8 @@ def format_report(results: dict) -> str:
               "| model | " + " | ".join(["test", *sets]) + " |", "|---|" + "---|" * (len(sets) + 1)]
     for name, result in results.items():
         lik = result["table"]["likelihood"]
+        if not lik:
+            continue
         cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['more_likely_than_median_test']:.2f})" if s in lik else "-" for s in ["test", *sets]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "### CPU seconds", "", "| run | train | score (incl. background training) | of which background training |", "|---|---|---|---|"]

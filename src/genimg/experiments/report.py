@@ -556,7 +556,7 @@ def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -
               if any(curve(r, key)[0] for r in runs if r.family == family)]
     if not panels:
         return None
-    fig = Figure(figsize=(4.6 * len(panels), 3.4))
+    fig = Figure(figsize=(5.4 * len(panels), 3.8))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False)
     colors = rcParams["axes.prop_cycle"].by_key()["color"]
@@ -585,7 +585,7 @@ def learning_curves_png(series: list[tuple[str, list[RunRecord]]], title: str) -
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
 
 

@@ -41,7 +41,7 @@ class DCGANConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5  # Adam's beta1; 0.5 as in the DCGAN paper
     beta2: float = 0.999
-    label_smoothing: float = 0.0  # one-sided: the real target becomes 1 - label_smoothing
+    label_smoothing: float = 0.1  # one-sided: the real target becomes 1 - label_smoothing (0 turns it off)
     d_steps: int = 1  # discriminator updates per generator update
     conditional: bool = False  # condition G and D on the class label
     label_embedding: int = 16  # size of the label embedding given to G (conditional only)
@@ -144,13 +144,14 @@ def dcgan_init(module: nn.Module) -> None:
     # Keep the checkpoint with the best FID (a GAN has no held-out loss) and sample from an
     # EMA of the generator: GAN weights oscillate around a good point, their average sits closer.
     train_defaults={
-        "epochs": 300,
+        "epochs": 800,
         "batch_size": 64,
         "select_by": "fid",
-        "fid_every": 10,
+        "fid_every": 20,
         "patience": None,
-        "ema_decay": 0.999,
-        "sample_every": 25,
+        "ema_decay": 0.995,
+        "eval_every": 10,
+        "sample_every": 50,
     },
 )
 class DCGAN(GenerativeModel):

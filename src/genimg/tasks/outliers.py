@@ -45,6 +45,7 @@ sets.png (a row of test images, then a row of each OOD set).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import inspect
 import io
@@ -53,7 +54,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ EXAMPLES_PER_SET = 16  # images per row of sets.png
 class OutlierOptions:
     ood: list[str] = field(default_factory=lambda: list(BUILTIN_SETS))  # set names (see ood_sets.py)
     scores: list[str] | str | None = None  # names or "nll,ratio"; None: every score the model's family supports
-    n: int | None = None  # at most this many test images and images per OOD set (default: all test images)
+    n: int | None = None  # at most this many images per set: test, val (typicality's reference), each OOD set
     seed: int = 0  # OOD sets, subsets, batches, and the likelihood estimators' noise
     k: int = 100  # VAE: importance samples for the bound
     t_stride: int = 1  # diffusion: 1 = the exact bound; > 1 = one random term per block of this many timesteps (noisy)
@@ -234,19 +235,12 @@ def discriminator_scores(model: GenerativeModel, images: torch.Tensor, batch_siz
                           for s in range(0, images.shape[0], batch_size)])
 
 
-class _seeded:
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
     """Fix torch's global RNG for a block without disturbing the caller's stream."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        self._fork = torch.random.fork_rng(devices=[])
-        self._fork.__enter__()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._fork.__exit__(*exc)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 # ---------------------------------------------------------------------------- the background model (Ren et al.)
@@ -389,6 +383,13 @@ class ScoredSet:
         raise KeyError(name)
 
 
+def _at_most(images: torch.Tensor, n: int | None, generator: torch.Generator) -> torch.Tensor:
+    """All the images, or a random n of them."""
+    if n is None or n >= images.shape[0]:
+        return images
+    return images[torch.randperm(images.shape[0], generator=generator)[:n]]
+
+
 def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None, *, out: str | Path | None = None,
                     ema: bool = True, log=print) -> dict[str, Any]:
     """Score the run's test split and the OOD sets, write RUN/outliers/ (or ``out``), return table.json's content."""
@@ -409,8 +410,7 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
 
     splits = load_splits(config, torch.device("cpu"))
     test = splits["test"]
-    n = min(options.n or len(test), len(test))
-    test_images = test.images if n == len(test) else test.images[torch.randperm(len(test), generator=generator)[:n]]
+    test_images = _at_most(test.images, options.n, generator)
     data_options = {"dataset": config.data.dataset, "classes": config.data.classes, "root": config.data.root,
                     "image_size": config.data.image_size, "binarize": config.data.binarize}
     ood_sets: list[OODSet] = [make_ood_set(name, model.spec, test, options.n or len(test), generator, data_options=data_options)
@@ -421,39 +421,32 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
     ood_sets = [s for s in ood_sets if s.images is not None]
 
     scored = [ScoredSet("test", test_images)] + [ScoredSet(s.name, s.images) for s in ood_sets]
+    per_image = list(scored)  # the sets whose images are scored one by one; val only gives typicality its reference
     if "typicality" in scores:
-        scored.append(ScoredSet("val", splits["val"].images))
+        scored.append(ScoredSet("val", _at_most(splits["val"].images, options.n, generator)))
     needs_nll = any(s in LIKELIHOOD_SCORES for s in scores)
     bound_name = None
     info: dict[str, Any] = {}
+    likelihood = {"k": options.k, "t_stride": options.t_stride, "batch_size": options.batch_size, "seed": options.seed}
 
-    def stage(name: str):
-        return _Timer(timings, name)
-
-    bar = tqdm(scored, desc="scoring", leave=False, disable=not options.progress)
     if needs_nll:
-        with stage("nll"):
-            for item in bar:
-                bar.set_postfix_str(item.name)
-                item.nll, bound_name = negative_log_likelihood(model, item.images, k=options.k, t_stride=options.t_stride,
-                                                               batch_size=options.batch_size, seed=options.seed)
+        with _cpu_timer(timings, "nll"):
+            for item in _each(scored, "likelihood", options.progress):
+                item.nll, bound_name = negative_log_likelihood(model, item.images, **likelihood)
     if "ratio" in scores:
-        with stage("background_training"):
+        with _cpu_timer(timings, "background_training"):
             background = background_model(run.path, options.mu, options.seed, options.background, progress=options.progress, log=log)
-        with stage("nll_background"):
-            for item in scored:
-                if item.name != "val":
-                    item.nll_background, _ = negative_log_likelihood(background, item.images, k=options.k, t_stride=options.t_stride,
-                                                                     batch_size=options.batch_size, seed=options.seed)
+        with _cpu_timer(timings, "nll_background"):
+            for item in _each(per_image, "background likelihood", options.progress):
+                item.nll_background, _ = negative_log_likelihood(background, item.images, **likelihood)
         info["background_run"] = str(background_dir(run.path, options.mu, options.seed))
     if "complexity" in scores:
-        with stage("png"):
-            for item in scored:
-                if item.name != "val":
-                    item.bits = complexity_bits(item.images, model.spec.levels)
+        with _cpu_timer(timings, "png"):
+            for item in per_image:
+                item.bits = complexity_bits(item.images, model.spec.levels)
     if "disc" in scores:
-        with stage("disc"):
-            for item in scored:
+        with _cpu_timer(timings, "disc"):
+            for item in per_image:
                 item.disc = discriminator_scores(model, item.images)
 
     by_name = {item.name: item for item in scored}
@@ -484,15 +477,18 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
     return table
 
 
-class _Timer:
-    def __init__(self, timings: dict[str, float], name: str) -> None:
-        self.timings, self.name = timings, name
+@contextlib.contextmanager
+def _cpu_timer(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.process_time()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.process_time() - start
 
-    def __enter__(self) -> None:
-        self.start = time.process_time()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.process_time() - self.start
+def _each(items: list[ScoredSet], desc: str, progress: bool) -> Iterator[ScoredSet]:
+    bar = tqdm(items, desc=desc, leave=False, disable=not progress)
+    for item in bar:
+        bar.set_postfix_str(item.name)
+        yield item
 
 
 def _typicality_batches(by_name: dict[str, ScoredSet], set_name: str, m: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -696,7 +692,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--ood", default="all", metavar="SET[,SET...]", help=f"OOD sets (default all built-in): {valid_set_names()}")
     p.add_argument("--score", metavar="SCORE[,SCORE...]", help=f"scores (default: all the model supports): {', '.join(SCORES)}")
-    p.add_argument("--n", type=int, help="at most N test images and N images per OOD set (default: all test images)")
+    p.add_argument("--n", type=int, help="at most N images per set: test, val (typicality's reference), each OOD set (default: all test images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=100, help="VAE: importance samples for the likelihood bound (default 100)")
     p.add_argument("--t-stride", type=int, default=1,
