@@ -35,11 +35,11 @@ class RecordingStepper(Stepper):
         self.d_changed_by_g_step = False
 
     def step(self, name, loss):
-        before = [p.detach().clone() for p in self.model.discriminator_parameters()]
+        before = [p.detach().clone() for p in self.model.discriminator.parameters()]
         super().step(name, loss)
         self.calls.append(name)
         if name == "g":
-            after = list(self.model.discriminator_parameters())
+            after = list(self.model.discriminator.parameters())
             self.d_changed_by_g_step |= any(not torch.equal(b, a) for b, a in zip(before, after))
 
 

@@ -10,9 +10,7 @@ evaluation that selected the checkpoint. Likelihoods come from the family's own 
 """
 from __future__ import annotations
 
-import math
 import statistics
-from dataclasses import asdict
 from typing import Any, Callable
 
 import torch

@@ -37,10 +37,9 @@ from genimg.errors import UserError
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The genimg cache: ``cache_dir`` if given, else ``$GENIMG_CACHE``, else ``~/.cache/genimg``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("GENIMG_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genimg"
+    from genimg.data.download import cache_dir as default_cache_dir
+
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
 
 
 def canonical_json(obj: Any) -> str:
@@ -53,11 +52,9 @@ def sha256_of_json(obj: Any) -> str:
 
 
 def sha256_of_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from genimg.data.download import sha256_of
+
+    return sha256_of(path)
 
 
 class FeatureExtractor(nn.Module):

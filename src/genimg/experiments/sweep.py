@@ -411,16 +411,22 @@ def needs_evaluation(run_dir: Path) -> bool:
     return run.summary_file.exists() and metrics.stat().st_mtime < run.summary_file.stat().st_mtime
 
 
-def plan_tasks(sweep: Sweep, threads: int, quiet: bool = True) -> tuple[list[Task], dict[str, str]]:
-    """The work left: one task per variant that is not both finished and evaluated."""
-    tasks, states = [], {}
-    for variant in sweep.variants:
+def pending_variants(sweep: Sweep) -> list[Variant]:
+    """Variants not both finished and evaluated."""
+    def done(variant: Variant) -> bool:
         run_dir = sweep.run_dir(variant)
-        state = variant_state(run_dir)
-        states[variant.name] = state
-        evaluate = sweep.evaluation is not None
-        if state == "finished" and not (evaluate and needs_evaluation(run_dir)):
-            continue
+        return variant_state(run_dir) == "finished" and not (sweep.evaluation is not None and needs_evaluation(run_dir))
+
+    return [v for v in sweep.variants if not done(v)]
+
+
+def plan_tasks(sweep: Sweep, threads: int, quiet: bool = True) -> tuple[list[Task], dict[str, str]]:
+    """The work left: one task per pending variant; and every variant's state."""
+    states = {v.name: variant_state(sweep.run_dir(v)) for v in sweep.variants}
+    tasks = []
+    for variant in pending_variants(sweep):
+        run_dir = sweep.run_dir(variant)
+        state = states[variant.name]
         if state == "finished":
             config = None
         elif state == "partial":
@@ -588,12 +594,10 @@ def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bo
     children0 = _children_cpu()
     sweep.path.mkdir(parents=True, exist_ok=True)
     sweep.save()
-    threads_probe = threads_per_worker(parallel, cores)  # validates --parallel
-    tasks, states = plan_tasks(sweep, threads_probe)
-    workers = max(1, min(parallel, len(tasks)))
+    threads_per_worker(parallel, cores)  # validates --parallel
+    workers = max(1, min(parallel, len(pending_variants(sweep))))  # no idle worker holds cores
     threads = threads_per_worker(workers, cores)
-    if threads != threads_probe:
-        tasks, states = plan_tasks(sweep, threads)
+    tasks, states = plan_tasks(sweep, threads)
     skipped = [name for name in states if name not in {t.name for t in tasks}]
     counts = {s: sum(1 for v in states.values() if v == s) for s in ("finished", "partial", "new")}
     log(f"sweep {sweep.path}: {len(sweep.variants)} runs ({sweep.mode}, {len(sweep.seeds)} seed(s)); "

@@ -83,16 +83,18 @@ def stage_sizes(image_size: int) -> list[int]:
 
 
 class Generator(nn.Module):
-    """z (and a label embedding) -> image in [-1, 1]."""
+    """z (and, when conditional, a label embedding concatenated to it) -> image in [-1, 1]."""
 
-    def __init__(self, latent_dim: int, features: int, channels: int, image_size: int, label_dim: int = 0) -> None:
+    def __init__(self, latent_dim: int, features: int, channels: int, image_size: int, num_classes: int = 0, label_dim: int = 0) -> None:
         super().__init__()
+        self.label_embedding = nn.Embedding(num_classes, label_dim) if num_classes else None
+        in_dim = latent_dim + (label_dim if num_classes else 0)
         sizes = stage_sizes(image_size)
         stages = len(sizes) - 1
         widths = [features * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. 4f, 2f, f
         layers: list[nn.Module] = [
             # 1x1 -> base x base: a transposed convolution whose kernel is the base size
-            nn.ConvTranspose2d(latent_dim + label_dim, widths[0], sizes[0], 1, 0, bias=False),
+            nn.ConvTranspose2d(in_dim, widths[0], sizes[0], 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -101,15 +103,21 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_embedding is not None:
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
         return self.net(z[:, :, None, None])
 
 
 class Discriminator(nn.Module):
-    """Image in [-1, 1] (plus label-map channels) -> one logit per image."""
+    """Image in [-1, 1] -> one logit per image. When conditional, a learned image-sized map per
+    class joins the image as one more input channel."""
 
-    def __init__(self, features: int, channels: int, image_size: int) -> None:
+    def __init__(self, features: int, channels: int, image_size: int, num_classes: int = 0) -> None:
         super().__init__()
+        self.image_size = image_size
+        self.label_map = nn.Embedding(num_classes, image_size * image_size) if num_classes else None
+        channels += int(self.label_map is not None)
         sizes = stage_sizes(image_size)[::-1]  # image size down to the base size
         stages = len(sizes) - 1
         widths = [features * 2**i for i in range(stages)]  # f, 2f, 4f, ...
@@ -119,7 +127,10 @@ class Discriminator(nn.Module):
         layers += [nn.Conv2d(widths[-1], 1, sizes[-1], 1, 0, bias=False)]  # base x base -> 1x1
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_map is not None:
+            label_map = self.label_map(labels).view(-1, 1, self.image_size, self.image_size)
+            x = torch.cat([x, label_map], dim=1)
         return self.net(x).flatten()
 
 
@@ -157,57 +168,30 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGAN(GenerativeModel):
     def __init__(self, config: DCGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        label_dim = config.label_embedding if config.conditional else 0
-        self.generator = Generator(config.latent_dim, config.g_features, spec.channels, spec.image_size, label_dim)
-        # A conditional D sees one extra input channel: a learned image-sized map per class.
-        self.discriminator = Discriminator(config.d_features, spec.channels + int(config.conditional), spec.image_size)
+        classes = spec.num_classes if config.conditional else 0
+        c, size = spec.channels, spec.image_size
+        self.generator = Generator(config.latent_dim, config.g_features, c, size, classes, config.label_embedding)
+        self.discriminator = Discriminator(config.d_features, c, size, classes)
         self.apply(dcgan_init)
-        if config.conditional:
-            self.label_to_z = nn.Embedding(spec.num_classes, label_dim)
-            self.label_to_map = nn.Embedding(spec.num_classes, spec.image_size * spec.image_size)
-            nn.init.normal_(self.label_to_map.weight, 0.0, 1.0)
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    # --- the two networks, in [-1, 1] -----------------------------------------------------
-    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if self.conditional:
-            z = torch.cat([z, self.label_to_z(labels)], dim=1)
-        return self.generator(z)
-
-    def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if self.conditional:
-            size = self.spec.image_size
-            x = torch.cat([x, self.label_to_map(labels).view(-1, 1, size, size)], dim=1)
-        return self.discriminator(x)
-
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
-
-    def generator_parameters(self) -> Iterator[nn.Parameter]:
-        yield from self.generator.parameters()
-        if self.conditional:
-            yield self.label_to_z.weight
-
-    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
-        yield from self.discriminator.parameters()
-        if self.conditional:
-            yield self.label_to_map.weight
 
     # --- training -------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         return {
-            "d": adam(self.discriminator_parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
-            "g": adam(self.generator_parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
+            "d": adam(self.discriminator.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
+            "g": adam(self.generator.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
         }
 
     def ema_parameter_names(self) -> list[str]:
-        """Only the generator (and its label embedding) is averaged: it is what samples come from."""
-        names = [n for n, _ in self.named_parameters() if n.startswith("generator.")]
-        return names + (["label_to_z.weight"] if self.conditional else [])
+        """Only the generator is averaged: it is what samples come from."""
+        return [n for n, _ in self.named_parameters() if n.startswith("generator.")]
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """BCE with the real target 1 - label_smoothing (one-sided) and the fake target 0."""
@@ -228,13 +212,13 @@ class DCGAN(GenerativeModel):
         # d_steps discriminator updates on this batch of real images, fresh noise each time;
         # the last fake batch then serves the generator update, as in pytorch/examples.
         for _ in range(self.config.d_steps):
-            fake = self._generate(self._noise(n), labels)
-            real_logits = self._discriminate(real, labels)
-            fake_logits = self._discriminate(fake.detach(), labels)
+            fake = self.generator(self._noise(n), labels)
+            real_logits = self.discriminator(real, labels)
+            fake_logits = self.discriminator(fake.detach(), labels)
             loss_d = self.discriminator_loss(real_logits, fake_logits)
             stepper.step("d", loss_d)
-        with _frozen(self.discriminator_parameters()):  # D's weight gradients would be thrown away
-            loss_g = self.generator_loss(self._discriminate(fake, labels))
+        with _frozen(self.discriminator.parameters()):  # D's weight gradients would be thrown away
+            loss_g = self.generator_loss(self.discriminator(fake, labels))
             stepper.step("g", loss_g)
         return {
             "loss_d": loss_d.detach(),
@@ -247,9 +231,9 @@ class DCGAN(GenerativeModel):
         """D and G losses on held-out images (no "loss" key: a GAN's losses do not rank checkpoints)."""
         real = batch.images * 2 - 1
         labels = batch.labels if self.conditional else None
-        fake = self._generate(self._noise(real.shape[0]), labels)
-        real_logits = self._discriminate(real, labels)
-        fake_logits = self._discriminate(fake, labels)
+        fake = self.generator(self._noise(real.shape[0]), labels)
+        real_logits = self.discriminator(real, labels)
+        fake_logits = self.discriminator(fake, labels)
         return {
             "loss_d": self.discriminator_loss(real_logits, fake_logits),
             "loss_g": self.generator_loss(fake_logits),
@@ -265,7 +249,7 @@ class DCGAN(GenerativeModel):
             raise UserError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         labels = self.check_labels(z.shape[0], labels)
         with _eval_mode(self):
-            images = self._generate(z.to(self.device), labels)
+            images = self.generator(z.to(self.device), labels)
         return ((images + 1) / 2).clamp_(0, 1)
 
     @torch.inference_mode()
@@ -304,11 +288,11 @@ class DCGAN(GenerativeModel):
             if not self.conditional:
                 if labels is not None:
                     self.check_labels(x.shape[0], labels)  # raises: this model has no labels
-                return self._discriminate(x, None)
+                return self.discriminator(x, None)
             if labels is not None:
-                return self._discriminate(x, self.check_labels(x.shape[0], labels))
+                return self.discriminator(x, self.check_labels(x.shape[0], labels))
             per_class = [
-                self._discriminate(x, torch.full((x.shape[0],), k, device=self.device, dtype=torch.long))
+                self.discriminator(x, torch.full((x.shape[0],), k, device=self.device, dtype=torch.long))
                 for k in range(self.spec.num_classes)
             ]
             return torch.stack(per_class, dim=1).amax(dim=1)

@@ -695,7 +695,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, help="at most N images per set: test, val (typicality's reference), each OOD set (default: all test images)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=100, help="VAE: importance samples for the likelihood bound (default 100)")
-    p.add_argument("--t-stride", type=int, default=1,
+    p.add_argument("--t-stride", type=int, default=1, metavar="S",
                    help="diffusion: 1 (default) = the exact bound, ~1.3 s CPU per 8x8 image; S > 1 = one random term per S timesteps (much noisier)")
     p.add_argument("--mu", type=float, default=0.15, help="ratio: fraction of pixels perturbed for the background model (default 0.15)")
     p.add_argument("--batch-sizes", type=_int_list, default=(2, 5, 10), metavar="M[,M...]", help="typicality: batch sizes (default 2,5,10)")

@@ -191,7 +191,6 @@ def train(
     stepper = Stepper(optimizers, tc.grad_clip, info.world_size)
     training_evaluator = _training_evaluator(config, splits, device) if tc.fid_every else None
     n_train = len(splits["train"])
-    steps_per_epoch = math.ceil(n_train / tc.batch_size)
     log(f"training {config.family} ({model.num_parameters():,} parameters) on {config.data.dataset} "
         f"[{n_train} train images, {device}, world size {info.world_size}] -> {path}")
 
