@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -50,7 +50,6 @@ class TrainState:
     elapsed_s: float = 0.0  # wall time spent training, summed over resumes
     cpu_s: float = 0.0  # process CPU time, summed over resumes
     stopped_early: bool = False
-    history: list = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -226,7 +225,9 @@ def train(
         if (epoch + 1) % tc.eval_every == 0 or last_epoch:
             record["val"] = evaluate_loss(eval_model, splits["val"], tc.batch_size, info)
             record["test"] = evaluate_loss(eval_model, splits["test"], tc.batch_size, info)
-            if tc.select_by == "val_loss" and "loss" in record["val"]:
+            if tc.select_by == "val_loss":
+                if "loss" not in record["val"]:
+                    raise UserError(f"{config.family} has no validation loss; use train.select_by=fid with train.fid_every=K")
                 score = record["val"]["loss"]
         if training_evaluator is not None and ((epoch + 1) % tc.fid_every == 0 or last_epoch):
             eval_model.eval()
@@ -234,8 +235,6 @@ def train(
                 record.update(training_evaluator(eval_model))  # fid (vs the val split), class entropy
             if tc.select_by == "fid":
                 score = record["fid"]
-        if tc.select_by == "val_loss" and "loss" not in record.get("val", {"loss": 0}) and epoch == 0:
-            raise UserError(f"{config.family} has no validation loss; use train.select_by=fid with train.fid_every=K")
 
         improved = score is not None and score < state.best_score
         if score is not None:
