@@ -55,6 +55,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.select_by not in ("val_loss", "fid"):
             raise UserError(f"train.select_by must be val_loss or fid, got '{self.select_by}'")
+        if self.select_by == "fid" and self.fid_every < 1:
+            raise UserError("train.select_by=fid needs train.fid_every=K (K >= 1) so that FID is measured")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError("train.epochs and train.batch_size must be at least 1")
 
 
 # ---------------------------------------------------------------------------- type coercion
