@@ -50,7 +50,8 @@ def build_network(run: str | None) -> DiffusionModel:
 
 
 def genimg_ddim(model: DiffusionModel, noise: torch.Tensor, steps: int) -> torch.Tensor:
-    return model.sample(len(noise), noise=noise, sampler="ddim", steps=steps, eta=0.0, spacing="leading", progress=False)
+    return model.sample(len(noise), noise=noise, sampler="ddim", steps=steps, eta=0.0, spacing="leading",
+                        quantize=False, progress=False)
 
 
 def diffusers_ddim(model: DiffusionModel, noise: torch.Tensor, steps: int) -> torch.Tensor:

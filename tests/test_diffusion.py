@@ -350,6 +350,19 @@ def test_sample_by_label_and_guards():
         plain.sample(2, labels=1, sampler="ddim", steps=2, progress=False)
 
 
+def test_samples_are_quantised_to_the_data_levels_by_default():
+    model = tiny_model()
+    randomize(model.net, 0.05)
+    noise = torch.randn(6, 1, 8, 8)
+    raw = model.sample(6, noise=noise, sampler="ddim", steps=4, quantize=False, progress=False)
+    snapped = model.sample(6, noise=noise, sampler="ddim", steps=4, progress=False)
+    torch.testing.assert_close(snapped, torch.round(raw * 16) / 16)
+    assert not torch.equal(raw, snapped)
+    continuous = tiny_model(DataSpec((1, 8, 8), 10, None))
+    randomize(continuous.net, 0.05)
+    assert not torch.equal(continuous.sample(6, noise=noise, sampler="ddim", steps=4, progress=False) * 16 % 1, torch.zeros(6, 1, 8, 8))
+
+
 def test_sampling_is_reproducible_with_a_generator():
     model = tiny_model()
     randomize(model.net, 0.05)
@@ -447,7 +460,7 @@ def test_ddim_inversion_round_trip(trained):
     for steps in (5, 50):
         z = model.ddim_invert(x, steps=steps)
         assert z.shape == x.shape
-        back = model.sample(8, noise=z, sampler="ddim", steps=steps, eta=0.0, clip=False, progress=False)
+        back = model.sample(8, noise=z, sampler="ddim", steps=steps, eta=0.0, clip=False, quantize=False, progress=False)
         errors[steps] = (back - x).abs().mean().item()
     assert errors[50] < 0.05 and errors[50] < errors[5]
     # the code is near a standard normal draw, not the image

@@ -204,8 +204,9 @@ def differentiable_decoder(model) -> Callable[[torch.Tensor, torch.Tensor | None
     if model.family == "vae":
         return lambda z, labels: model.decode(z, labels)
     if model.family == "dcgan":
-        # DCGAN.decode runs under inference_mode (no gradients); its generator is the same map.
-        return lambda z, labels: (model._generate(z, labels) + 1) / 2
+        # DCGAN.decode runs under inference_mode (no gradients); its generator network (eval
+        # mode, as load_model leaves it) is the same map, in [-1, 1].
+        return lambda z, labels: (model.generator(z, labels) + 1) / 2
     raise UserError(f"latent optimisation needs a model with a decoder (vae or dcgan), not a {model.family}")
 
 

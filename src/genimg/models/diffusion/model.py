@@ -68,6 +68,7 @@ class DiffusionConfig:
     variance: str = "fixed_small"  # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] while sampling and in the bound
     guidance: float = 1.0  # classifier-free guidance scale (conditional models)
+    quantize: bool = True  # round samples to the data's grey levels (discrete data only), as the decoder does
     sample_batch: int = 1000  # images per network call when sampling
 
     def __post_init__(self) -> None:
@@ -210,6 +211,7 @@ class DiffusionModel(GenerativeModel):
         spacing: str | None = None,
         variance: str | None = None,
         clip: bool | None = None,
+        quantize: bool | None = None,
         noise: torch.Tensor | None = None,
         progress: bool = True,
         generator: torch.Generator | None = None,
@@ -222,7 +224,9 @@ class DiffusionModel(GenerativeModel):
         ``steps=None``). ``sampler="ddim", steps=50, eta=0`` is the fast deterministic option.
         ``guidance`` scales classifier-free guidance (conditional models; 1 = none). ``noise``
         gives x_T (shape (n, C, H, W)) instead of drawing it: with DDIM and eta = 0 this is the
-        decoder of ``ddim_invert``. ``generator`` makes the draw reproducible.
+        decoder of ``ddim_invert``. ``generator`` makes the draw reproducible. ``quantize``
+        rounds the result to the data's grey levels (17 for digits): the model's decoder
+        p(x_0 | x_1) is discrete, and its most likely bin is the one nearest the mean.
         """
         labels = self.check_labels(n, labels)
         guidance = self.config.guidance if guidance is None else guidance
@@ -248,7 +252,10 @@ class DiffusionModel(GenerativeModel):
                     bar.update(1)
                 out.append(x)
         self.train(was_training)
-        return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+        images = ((torch.cat(out) + 1) / 2).clamp(0, 1)
+        if (self.config.quantize if quantize is None else quantize) and self.spec.levels is not None:
+            images = torch.round(images * (self.spec.levels - 1)) / (self.spec.levels - 1)
+        return images
 
     def _like(self) -> torch.Tensor:
         return torch.empty(0, device=self.device)
