@@ -114,13 +114,13 @@ def format_report(results: dict) -> str:
         for (model, label), cells in labels.items():
             lines.append(f"| {model} | {label} | " + " | ".join(f"{cells[s]:.3f}" if s in cells else "-" for s in sets) + " |")
         lines.append("")
-    lines += ["### Mean NLL (bits/dim) and share of each set more likely than the median test image", "",
-              "| model | " + " | ".join(["test", *sets]) + " |", "|---|" + "---|" * (len(sets) + 1)]
+    lines += ["### Likelihood per set: mean NLL in bits/dim; in brackets, the share of test images less likely than the set's most likely image",
+              "", "| model | " + " | ".join(["test", *sets]) + " |", "|---|" + "---|" * (len(sets) + 1)]
     for name, result in results.items():
         lik = result["table"]["likelihood"]
         if not lik:
             continue
-        cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['more_likely_than_median_test']:.2f})" if s in lik else "-" for s in ["test", *sets]]
+        cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['test_less_likely_than_best']:.3f})" if s in lik else "-" for s in ["test", *sets]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "### CPU seconds", "", "| run | train | score (incl. background training) | of which background training |", "|---|---|---|---|"]
     for name, result in results.items():

@@ -106,6 +106,20 @@ def test_training_steps_update_both_networks_and_log_four_scalars(digits):
     assert all(p.requires_grad for p in m.parameters())
 
 
+def test_discriminator_running_statistics_see_real_images_only(digits):
+    # Real and fake batches are normalised separately; the running statistics that the
+    # evaluation-mode D uses must describe real images, or D would call real images fake.
+    m = small(digits)
+    real = digits.images[:32] * 2 - 1
+    first_norm = m.discriminator.net[3]
+    assert isinstance(first_norm, nn.BatchNorm2d)
+    with torch.no_grad():
+        expected = first_norm.momentum * m.discriminator.net[:3](real).mean(dim=(0, 2, 3))  # running mean starts at 0
+    m.training_step(Batch(digits.images[:32], digits.labels[:32]), RecordingStepper(m))
+    assert torch.allclose(first_norm.running_mean, expected, atol=1e-6)
+    assert first_norm.momentum == 0.1  # restored after the fake passes
+
+
 @pytest.mark.parametrize("d_steps", [1, 2, 3])
 def test_d_steps_discriminator_updates_per_generator_update(digits, d_steps):
     m = small(digits, d_steps=d_steps)

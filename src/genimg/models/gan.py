@@ -133,6 +133,25 @@ class Discriminator(nn.Module):
             x = torch.cat([x, label_map], dim=1)
         return self.net(x).flatten()
 
+    @contextlib.contextmanager
+    def real_statistics_only(self) -> Iterator[None]:
+        """Inside, BatchNorm normalises with the batch's statistics as usual but leaves its running
+        statistics alone (momentum 0), so fake batches do not enter them.
+
+        Training normalises real and fake batches separately (as pytorch/examples does); running
+        statistics averaged over both would describe neither, and the evaluation-mode D (used by
+        ``discriminator_score`` and on held-out data) would then call real images fake.
+        """
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        try:
+            yield
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+
 
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: convolutions N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
@@ -214,10 +233,12 @@ class DCGAN(GenerativeModel):
         for _ in range(self.config.d_steps):
             fake = self.generator(self._noise(n), labels)
             real_logits = self.discriminator(real, labels)
-            fake_logits = self.discriminator(fake.detach(), labels)
+            with self.discriminator.real_statistics_only():
+                fake_logits = self.discriminator(fake.detach(), labels)
             loss_d = self.discriminator_loss(real_logits, fake_logits)
             stepper.step("d", loss_d)
-        with _frozen(self.discriminator.parameters()):  # D's weight gradients would be thrown away
+        # D's weight gradients in the generator update would be thrown away: do not compute them.
+        with _frozen(self.discriminator.parameters()), self.discriminator.real_statistics_only():
             loss_g = self.generator_loss(self.discriminator(fake, labels))
             stepper.step("g", loss_g)
         return {
