@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> None:
 
     report = None
     if len(runs) > 1:
-        from genimg.experiments.report import write_report
+        from genimg.experiments.report import build_report
 
-        report = write_report(runs, out / "report.html", title="genimg demo: VAE vs DCGAN vs diffusion on digits")
+        report = build_report(runs, out / "report.html")
     total = time.perf_counter() - started
     print("\n== demo finished in {:.0f} s ({})".format(total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())))
     for path in runs:
