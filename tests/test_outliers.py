@@ -194,6 +194,27 @@ def test_nll_is_reproducible_and_matches_the_models_bound(vae_run, test_split):
     assert torch.allclose(a[:7], -direct)
 
 
+def test_likelihoods_are_cached_by_weights_images_and_options(vae_run, test_split, tmp_path, monkeypatch):
+    x, model = test_split.images[:10], vae_run.model
+    first, _ = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
+    real = outliers.negative_log_likelihood
+    monkeypatch.setattr(outliers, "negative_log_likelihood", lambda *a, **k: pytest.fail("recomputed a cached likelihood"))
+    again, bound = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
+    assert torch.equal(first, again) and bound == "iw"
+    calls = []
+    monkeypatch.setattr(outliers, "negative_log_likelihood", lambda *a, **k: calls.append(k) or real(*a, **k))
+    outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=2)  # other options
+    outliers.cached_negative_log_likelihood(model, x[:9], tmp_path, k=5, seed=1)  # other images
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    try:
+        outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)  # other weights
+    finally:
+        with torch.no_grad():
+            next(model.parameters()).sub_(1e-3)
+    assert len(calls) == 3
+
+
 def test_conditional_model_is_scored_by_the_mixture_over_classes(spec, test_split):
     torch.manual_seed(0)
     model = build_model("vae", apply_overrides(default_config("vae"), ["conditional=true", "hidden=32", "latent_dim=4"]).model, spec).eval()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import csv
 import html.parser
-import io
-import math
-import os
 import re
 import shutil
 import statistics
@@ -20,14 +17,11 @@ import pytest
 from PIL import Image
 
 from genimg.errors import UserError
-from genimg.experiments import report as report_module
 from genimg.experiments.report import (
     Cell,
     Metric,
     best_rows,
     build_report,
-    build_table,
-    collect,
     format_cell,
     format_number,
 )

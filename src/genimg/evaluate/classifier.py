@@ -189,7 +189,7 @@ class DatasetClassifier(FeatureExtractor):
             "input_shape": list(self.recipe.input_shape),
             "feature_dim": self.feature_dim,
             "num_classes": self.num_classes,
-            "data_sha256": self.info["data_sha256"],
+            "data_sha256": self.info.get("data_sha256"),  # absent in entries cached by early development builds
             "weights_sha256": self.info["weights_sha256"],
             "test_accuracy": self.test_accuracy,
         }

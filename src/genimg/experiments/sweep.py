@@ -610,7 +610,11 @@ def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bo
 
     if any(t.evaluation is not None for t in tasks):
         prepare_evaluation(sweep, log)
-    results = execute(tasks, workers, threads, progress)
+    try:
+        results = execute(tasks, workers, threads, progress)
+    except KeyboardInterrupt:
+        print(f"sweep interrupted; continue it with `genimg sweep --resume {sweep.path}`", file=sys.stderr)
+        raise
     report_path = None
     if report:
         from genimg.experiments.report import build_report

@@ -280,7 +280,7 @@ def train(
     final = load_model(run.path, which=kept.name, device=device)
     summary: dict[str, Any] = {}
     if info.is_main:
-        summary = _finish(run, final, config, splits, state, kept.name)
+        summary = _finish(run, final, config, splits, state, kept.name, progress=tc.progress and not quiet)
         log(_describe(run, summary))
     barrier(info)
     return TrainResult(run, final, summary)
@@ -318,7 +318,8 @@ def _save_sample_grid(model: GenerativeModel, path: Path, seed: int) -> None:
     save_grid(images, path, nrow=8)
 
 
-def _finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict[str, ImageDataset], state: TrainState, kept: str) -> dict[str, Any]:
+def _finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict[str, ImageDataset], state: TrainState, kept: str,
+            progress: bool) -> dict[str, Any]:
     """Final pictures and scores from the kept weights, and summary.json."""
     tc = config.train
     test = splits["test"]
@@ -349,7 +350,7 @@ def _finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict
         from genimg.evaluate.likelihood import test_log_likelihood
 
         with fixed_seed(tc.seed + 101):
-            summary["likelihood"] = test_log_likelihood(model, test, k=tc.likelihood_k)
+            summary["likelihood"] = test_log_likelihood(model, test, k=tc.likelihood_k, progress=progress)
     summary["finished"] = True
     write_json(run.summary_file, summary)
     return summary

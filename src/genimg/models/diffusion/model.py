@@ -49,7 +49,7 @@ class DiffusionConfig:
     # the U-Net
     channels: int = 32  # base width; level i has channels * channel_mult[i]
     channel_mult: list[int] | None = None  # per-level multipliers; default 1,2 (8x8), 1,2,2 (28x28, 32x32)
-    res_blocks: int = 2  # residual blocks per level on the way down (one more on the way up)
+    res_blocks: int = 1  # residual blocks per level on the way down (one more on the way up)
     attention: bool = True  # self-attention at the lowest resolution and in the middle
     dropout: float = 0.0
     norm_groups: int = 8  # GroupNorm groups (at most)
@@ -57,7 +57,7 @@ class DiffusionConfig:
     conditional: bool = False  # class-conditional, with classifier-free guidance
     label_dropout: float = 0.1  # P(label -> null class) in training, for guidance
     # optimiser
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100  # linear learning-rate warm-up
     # sampling defaults (each can be overridden per call to sample())
@@ -99,14 +99,16 @@ class DiffusionConfig:
     "denoising diffusion (DDPM training; DDPM / DDIM sampling; linear / cosine schedules; epsilon / v / x0 "
     "prediction; class-conditional with classifier-free guidance; variational bound)",
     train_defaults={
-        "epochs": 300,
-        "batch_size": 100,
-        "ema_decay": 0.999,
+        "epochs": 150,
+        "batch_size": 50,
+        "ema_decay": 0.995,
         "grad_clip": 1.0,
-        "select_by": "fid",
-        "fid_every": 50,
+        "select_by": "val_loss",
+        "eval_every": 10,
+        "fid_every": 0,
         "patience": None,
-        "sample_every": 50,
+        "sample_every": 0,
+        "likelihood_at_end": False,
     },
 )
 class DiffusionModel(GenerativeModel):
