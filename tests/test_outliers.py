@@ -205,13 +205,15 @@ def test_likelihoods_are_cached_by_weights_images_and_options(vae_run, test_spli
     monkeypatch.setattr(outliers, "negative_log_likelihood", lambda *a, **k: calls.append(k) or real(*a, **k))
     outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=2)  # other options
     outliers.cached_negative_log_likelihood(model, x[:9], tmp_path, k=5, seed=1)  # other images
+    weight = next(model.parameters())
+    saved = weight.detach().clone()
     with torch.no_grad():
-        next(model.parameters()).add_(1e-3)
+        weight.add_(1e-3)
     try:
         outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)  # other weights
     finally:
         with torch.no_grad():
-            next(model.parameters()).sub_(1e-3)
+            weight.copy_(saved)
     assert len(calls) == 3
 
 
