@@ -17,7 +17,7 @@ import genimg  # noqa: F401  (OMP_WAIT_POLICY before torch)
 DEMO_RUNS = {
     "vae": [],
     "dcgan": ["epochs=60", "fid_every=10"],
-    "diffusion": ["epochs=60", "fid_every=20"],
+    "diffusion": ["epochs=40"],
 }
 DEMO_SAMPLING = {"diffusion": {"sampler": "ddim", "steps": 50}}
 
