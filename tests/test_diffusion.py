@@ -472,3 +472,31 @@ def test_family_is_registered_with_defaults():
     family = get_family("diffusion")
     assert family.model_cls is DiffusionModel and family.config_cls is DiffusionConfig
     assert family.train_defaults["ema_decay"]  # sampling uses the EMA by default
+
+
+def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
+    """The trainer's FID every K epochs must not run 1000-step ancestral sampling."""
+    from genimg.evaluate import evaluator
+
+    model = tiny_model(monitor_sampler="ddim", monitor_steps=7)
+    calls = []
+    original = model.make_sampler
+
+    def spy(sampler=None, steps=None, *args, **kwargs):
+        chain = original(sampler, steps, *args, **kwargs)
+        calls.append((type(chain).__name__, len(chain)))
+        return chain
+
+    monkeypatch.setattr(model, "make_sampler", spy)
+    monitor = evaluator.TrainingEvaluator.__new__(evaluator.TrainingEvaluator)
+    monitor.n = 20
+    monitor.extractor = type("Flat", (), {"features_and_probabilities": staticmethod(
+        lambda x: (x.flatten(1).double(), torch.eye(10)[torch.arange(len(x)) % 10]))})()
+    monitor.real_features = torch.rand(30, 64, dtype=torch.float64)
+    scores = monitor(model)
+    assert calls == [("DDIMSampler", 7)]
+    assert math.isfinite(scores["fid"]) and scores["class_entropy"] == pytest.approx(math.log(10))
+    with pytest.raises(UserError, match="monitor_sampler"):
+        DiffusionConfig(monitor_sampler="euler")
+    with pytest.raises(UserError, match="monitor_steps"):
+        DiffusionConfig(timesteps=100, monitor_steps=500)

@@ -7,7 +7,7 @@ from torch import nn
 from genimg.data import load_dataset
 from genimg.errors import UserError
 from genimg.models import Batch, DataSpec, Stepper, build_model, get_family
-from genimg.models.gan import DCGANConfig, stage_sizes
+from genimg.models.gan import DCGANConfig, random_translate, stage_sizes
 from genimg.train.config import apply_overrides, default_config, resolve_key
 
 
@@ -109,7 +109,7 @@ def test_training_steps_update_both_networks_and_log_four_scalars(digits):
 def test_discriminator_running_statistics_see_real_images_only(digits):
     # Real and fake batches are normalised separately; the running statistics that the
     # evaluation-mode D uses must describe real images, or D would call real images fake.
-    m = small(digits)
+    m = small(digits, translate=0.0)  # untranslated, so the expected statistics are those of `real`
     real = digits.images[:32] * 2 - 1
     first_norm = m.discriminator.net[3]
     assert isinstance(first_norm, nn.BatchNorm2d)
@@ -161,6 +161,45 @@ def test_label_smoothing_moves_the_real_target_only(digits, smoothing):
     m.discriminator_loss(real, fake).backward()
     assert real.grad.abs().max() < 1e-6
     assert fake.grad.allclose(torch.full((4,), 0.5 / 4))  # fake target stays 0: d/dl BCE(l, 0) = sigmoid(l)
+
+
+def shifted(image, dy, dx, fill):
+    """Reference translation: the image moved down by dy and right by dx pixels, border filled."""
+    out = torch.full_like(image, fill)
+    h, w = image.shape[-2:]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    return out
+
+
+def test_random_translate_shifts_each_image_within_range():
+    torch.manual_seed(0)
+    x = torch.randn(200, 3, 8, 8, requires_grad=True)
+    y = random_translate(x, 2, fill=-1.0)
+    offsets = set()
+    for image, out in zip(x.detach(), y.detach()):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(shifted(image, dy, dx, -1.0), out)]
+        assert len(matches) == 1
+        offsets.add(matches[0])
+    assert len(offsets) == 25  # every offset in [-2, 2]^2 occurs among 200 draws
+    y.sum().backward()  # differentiable: each input pixel receives the gradient of the outputs it lands on
+    assert x.grad.min() >= 0 and x.grad.max() <= 1 and x.grad.sum() > 0
+    assert random_translate(x, 0, fill=-1.0) is x
+
+
+@pytest.mark.parametrize("translate", [0.0, 0.25])
+def test_discriminator_sees_translated_images_only_when_asked(digits, translate):
+    m = small(digits, translate=translate)
+    seen = []
+    hook = m.discriminator.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    batch = Batch(digits.images[:16], digits.labels[:16])
+    m.training_step(batch, RecordingStepper(m))
+    hook.remove()
+    real_seen = seen[0]  # the first D input of a step is the real batch
+    assert torch.equal(real_seen, batch.images * 2 - 1) == (translate == 0)
+    if translate:
+        offsets = range(-2, 3)  # 0.25 of 8 pixels
+        assert all(any(torch.equal(shifted(x, dy, dx, -1.0), s) for dy in offsets for dx in offsets)
+                   for x, s in zip(batch.images * 2 - 1, real_seen))
 
 
 def test_conditional_sampling_by_label(digits):

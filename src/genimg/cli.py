@@ -71,20 +71,8 @@ TASK_MODULES = (
 def _add_task_parsers(sub) -> None:
     import importlib
 
-    registers = []
     for name in TASK_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue  # not part of this installation yet
-            raise
-        if hasattr(module, "register_cli"):
-            registers.append(module.register_cli)
-    from genimg.commands import REGISTRY
-
-    for register in dict.fromkeys(registers + REGISTRY):  # a module may do both; add each once
-        register(sub)
+        importlib.import_module(name).register_cli(sub)
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -66,8 +66,9 @@ class TrainingEvaluator:
 
     def __call__(self, model: GenerativeModel) -> dict[str, Any]:
         # The caller fixes the seed; sampling here must not reseed.
+        options = model.monitoring_sample_options()
         with torch.inference_mode():
-            images = torch.cat([model.sample(min(500, self.n - s), progress=False).float() for s in range(0, self.n, 500)])
+            images = torch.cat([model.sample(min(500, self.n - s), progress=False, **options).float() for s in range(0, self.n, 500)])
         feats, probs = self.extractor.features_and_probabilities(images)
         _, entropy = class_histogram(probs)
         return {"fid": fid(self.real_features, feats), "class_entropy": entropy}

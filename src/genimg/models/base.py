@@ -19,7 +19,9 @@ Protocol (images are float32 in [0, 1], NCHW, at every boundary):
 - ``sample(n, labels=None, **options) -> Tensor``: n images in [0, 1].
 - Optional, where the family has them: ``encode(x, labels)``, ``decode(z, labels)``,
   ``reconstruct(x, labels)``, ``log_likelihood(x, labels, k) -> dict[str, Tensor]`` (per-image
-  bounds on log p(x) in nats), ``ema_parameter_names()`` (which parameters an EMA averages).
+  bounds on log p(x) in nats), ``ema_parameter_names()`` (which parameters an EMA averages),
+  ``monitoring_sample_options()`` (the ``sample`` options for FID during training, where the
+  default sampler is too slow to run every few epochs).
 """
 from __future__ import annotations
 
@@ -98,6 +100,11 @@ class GenerativeModel(nn.Module):
     # --- generation -----------------------------------------------------------------------
     def sample(self, n: int, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
         raise NotImplementedError
+
+    def monitoring_sample_options(self) -> dict[str, Any]:
+        """Options for ``sample`` when the trainer measures FID every few epochs. A family whose
+        default sampler is slow (1000-step ancestral diffusion) returns a fast one here."""
+        return {}
 
     @property
     def conditional(self) -> bool:

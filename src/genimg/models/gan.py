@@ -45,6 +45,7 @@ class DCGANConfig:
     d_steps: int = 1  # discriminator updates per generator update
     conditional: bool = False  # condition G and D on the class label
     label_embedding: int = 16  # size of the label embedding given to G (conditional only)
+    translate: float = 0.125  # DiffAugment: shift real and fake images by up to this fraction of their size before D (0: off)
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.g_features < 1 or self.d_features < 1:
@@ -59,6 +60,8 @@ class DCGANConfig:
             raise UserError("beta1 and beta2 must lie in [0, 1)")
         if self.label_embedding < 1:
             raise UserError(f"label_embedding must be a positive integer, got {self.label_embedding}")
+        if not 0.0 <= self.translate < 0.5:
+            raise UserError(f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel")
 
 
 # ---------------------------------------------------------------------------- networks
@@ -153,6 +156,20 @@ class Discriminator(nn.Module):
                 m.momentum = momentum
 
 
+def random_translate(images: torch.Tensor, max_shift: int, fill: float) -> torch.Tensor:
+    """Shift each image by its own random whole-pixel offset in [-max_shift, max_shift] along each
+    axis, filling the uncovered border with ``fill``. Differentiable in the images (a gather)."""
+    if max_shift == 0:
+        return images
+    n, _, h, w = images.shape
+    padded = F.pad(images, (max_shift,) * 4, value=fill)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1), device=images.device)
+    rows = (torch.arange(h, device=images.device) + dy)[:, :, None]  # (n, h, 1)
+    cols = (torch.arange(w, device=images.device) + dx)[:, None, :]  # (n, 1, w)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # advanced indices first: (n, h, w, c)
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: convolutions N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -200,6 +217,13 @@ class DCGAN(GenerativeModel):
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
 
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        """DiffAugment (Zhao et al. 2020): D sees real and fake images through the same random
+        translation, so it cannot memorise a small training set pixel for pixel, while G still
+        gets gradients through the (differentiable) shift. The border fills with black (-1)."""
+        max_shift = round(self.config.translate * self.spec.image_size)
+        return random_translate(images, max_shift, fill=-1.0)
+
     # --- training -------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -232,14 +256,14 @@ class DCGAN(GenerativeModel):
         # the last fake batch then serves the generator update, as in pytorch/examples.
         for _ in range(self.config.d_steps):
             fake = self.generator(self._noise(n), labels)
-            real_logits = self.discriminator(real, labels)
+            real_logits = self.discriminator(self._augment(real), labels)
             with self.discriminator.real_statistics_only():
-                fake_logits = self.discriminator(fake.detach(), labels)
+                fake_logits = self.discriminator(self._augment(fake.detach()), labels)
             loss_d = self.discriminator_loss(real_logits, fake_logits)
             stepper.step("d", loss_d)
         # D's weight gradients in the generator update would be thrown away: do not compute them.
         with _frozen(self.discriminator.parameters()), self.discriminator.real_statistics_only():
-            loss_g = self.generator_loss(self.discriminator(fake, labels))
+            loss_g = self.generator_loss(self.discriminator(self._augment(fake), labels))
             stepper.step("g", loss_g)
         return {
             "loss_d": loss_d.detach(),

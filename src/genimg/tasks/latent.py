@@ -39,7 +39,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from genimg.commands import command
 from genimg.errors import UserError
 from genimg.io import atomic_path, write_json
 from genimg.models.base import GenerativeModel
@@ -995,7 +994,6 @@ examples:
 """
 
 
-@command
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explore", help="look inside a trained model: reconstructions, interpolations, manifold, traversals, scatter",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

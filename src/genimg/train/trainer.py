@@ -248,7 +248,8 @@ def train(
 
         if info.is_main:
             if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
-                _save_sample_grid(eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed)
+                _save_sample_grid(eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed,
+                                  **eval_model.monitoring_sample_options())
             append_jsonl(run.metrics_file, record)
         if improved:  # held in memory, written with the next checkpoint
             best_weights = _snapshot(model, ema)
@@ -311,10 +312,10 @@ def _training_evaluator(config: RunConfig, splits: dict[str, ImageDataset], devi
     return TrainingEvaluator(config.data.dataset, splits["val"], n=config.train.fid_samples, device=device, data_options=config.data)
 
 
-def _save_sample_grid(model: GenerativeModel, path: Path, seed: int) -> None:
+def _save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_options: Any) -> None:
     model.eval()
     with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode():
-        images = model.sample(64, progress=False)
+        images = model.sample(64, progress=False, **sample_options)
     save_grid(images, path, nrow=8)
 
 
