@@ -18,7 +18,6 @@ import time
 
 import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 import torch
-import torch.nn.functional as F
 
 from genimg.data import load_dataset
 from genimg.train import apply_overrides, default_config, train

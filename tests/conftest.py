@@ -5,6 +5,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 import torch
 
+from genimg.data import load_dataset
+from genimg.models import DataSpec
+
 torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread is fastest
 
 
@@ -20,3 +23,14 @@ def quick_overrides(tmp_path, name="run", epochs=3, **extra):
     """Overrides for a tiny, fast, quiet training run inside tmp_path."""
     items = {"epochs": epochs, "out": str(tmp_path), "run_name": name, "progress": False, "likelihood_k": 20, **extra}
     return [f"{k}={v}" for k, v in items.items()]
+
+
+@pytest.fixture(scope="session")
+def test_split():
+    """The digits test split (447 images)."""
+    return load_dataset("digits", "test")
+
+
+@pytest.fixture(scope="session")
+def spec(test_split):
+    return DataSpec.of(test_split)

@@ -18,7 +18,7 @@ import genimg.tasks.latent as latent
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import DataSpec, build_model
+from genimg.models import build_model
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -35,16 +35,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def test_split():
-    return load_dataset("digits", "test")
-
-
-@pytest.fixture(scope="module")
-def spec(test_split):
-    return DataSpec.of(test_split)
 
 
 @pytest.fixture(scope="module")

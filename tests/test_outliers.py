@@ -44,16 +44,6 @@ def _train(out, name: str, *overrides: str):
 
 
 @pytest.fixture(scope="module")
-def test_split():
-    return load_dataset("digits", "test")
-
-
-@pytest.fixture(scope="module")
-def spec(test_split):
-    return DataSpec.of(test_split)
-
-
-@pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     """A tiny VAE trained on digits 0-8, so that the 9s are a held-out class."""
     return _train(tmp_path_factory.mktemp("runs"), "vae09", "classes=[0,1,2,3,4,5,6,7,8]")
