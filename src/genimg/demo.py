@@ -16,8 +16,8 @@ import genimg  # noqa: F401  (OMP_WAIT_POLICY before torch)
 # Short budgets that still show what each family does; the defaults train longer.
 DEMO_RUNS = {
     "vae": [],
-    "dcgan": ["epochs=60", "fid_every=10"],
-    "diffusion": ["epochs=40"],
+    "dcgan": ["epochs=160", "fid_every=20"],
+    "diffusion": ["epochs=60"],
 }
 DEMO_SAMPLING = {"diffusion": {"sampler": "ddim", "steps": 50}}
 
