@@ -48,6 +48,33 @@ def test_resume_continues_exactly(tmp_path):
     assert [r["train"]["loss"] for r in full.metrics()] == [r["train"]["loss"] for r in half.metrics()]
 
 
+# Tiny configs of the other families: two optimisers, augmentation noise and an EMA (DCGAN);
+# learning-rate warm-up, random timesteps and an EMA (diffusion). Selection by val loss, or by
+# FID with no FID measured (the last checkpoint is kept),
+# so no classifier is trained here.
+OTHER_FAMILIES = {
+    "dcgan": ["g_features=8", "d_features=8", "latent_dim=8", "translate=0.25", "ema_decay=0.9", "select_by=fid",
+              "fid_every=0", "data.limit=128", "batch_size=32"],
+    "diffusion": ["channels=8", "attention=false", "norm_groups=4", "timesteps=50", "warmup_steps=5", "ema_decay=0.9",
+                  "select_by=val_loss", "eval_every=1", "fid_every=0", "sample_every=0", "data.limit=128", "batch_size=32"],
+}
+
+
+@pytest.mark.parametrize("family", sorted(OTHER_FAMILIES))
+def test_resume_continues_exactly_for_every_family(tmp_path, family):
+    def config(name, epochs):
+        return apply_overrides(default_config(family), quick_overrides(tmp_path, name, epochs=epochs) + OTHER_FAMILIES[family])
+
+    full = train(config("full", 4), quiet=True).run
+    half = train(config("half", 2), quiet=True).run
+    train(resume_config(half.path, ["epochs=4"]), resume=half.path, quiet=True)
+    for which in ("model", "ema"):
+        a = load_file(str(full.checkpoint("last") / f"{which}.safetensors"))
+        b = load_file(str(half.checkpoint("last") / f"{which}.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), which
+    assert [r["train"] for r in full.metrics()] == [r["train"] for r in half.metrics()]
+
+
 def test_existing_run_is_not_overwritten(tmp_path):
     train(vae_config(tmp_path, "same", epochs=1), quiet=True)
     with pytest.raises(UserError, match="resume"):

@@ -223,8 +223,12 @@ def train(
         last_epoch = epoch + 1 == tc.epochs
         score = None
         if (epoch + 1) % tc.eval_every == 0 or last_epoch:
-            record["val"] = evaluate_loss(eval_model, splits["val"], tc.batch_size, info)
-            record["test"] = evaluate_loss(eval_model, splits["test"], tc.batch_size, info)
+            # Evaluation draws its own noise (a GAN's fakes, a VAE's z): from a fixed seed, so the
+            # training stream is the same whether or not this epoch was evaluated, and a run
+            # resumed after its last (always evaluated) epoch continues exactly.
+            with fixed_seed(tc.seed + 3 + epoch):
+                record["val"] = evaluate_loss(eval_model, splits["val"], tc.batch_size, info)
+                record["test"] = evaluate_loss(eval_model, splits["test"], tc.batch_size, info)
             if tc.select_by == "val_loss":
                 if "loss" not in record["val"]:
                     raise UserError(f"{config.family} has no validation loss; use train.select_by=fid with train.fid_every=K")
