@@ -500,3 +500,35 @@ def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
         DiffusionConfig(monitor_sampler="euler")
     with pytest.raises(UserError, match="monitor_steps"):
         DiffusionConfig(timesteps=100, monitor_steps=500)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v", "x0"])
+def test_denoiser_snaps_x0_to_the_grey_levels_only_at_low_noise(prediction):
+    model = tiny_model(prediction=prediction, snap_x0=0.3)
+    randomize(model.net, 0.05)
+    schedule = model.schedule
+    level_step = 2 / 16
+    noise_ratio = ((1 - schedule.alphas_cumprod) / schedule.alphas_cumprod).sqrt()
+    low = int((noise_ratio < 0.3 * level_step).nonzero().max())  # the last snapped timestep
+    assert 0 <= low < model.config.timesteps - 1
+    x0 = torch.rand(6, 1, 8, 8) * 2 - 1
+    for t in (0, low, low + 1, 50):
+        ts = torch.full((6,), t)
+        x_t = schedule.q_sample(x0, ts, torch.randn_like(x0))
+        raw = model.model_output(x_t, ts)
+        out = model.denoiser_output(x_t, ts)
+        if t > low:
+            assert torch.equal(out, raw)
+            continue
+        snapped, _ = x0_and_eps(prediction, out, x_t, schedule.alpha_bar(ts))
+        expected, _ = x0_and_eps(prediction, raw, x_t, schedule.alpha_bar(ts))
+        expected = torch.round((expected.clamp(-1, 1) + 1) / level_step) * level_step - 1
+        torch.testing.assert_close(snapped, expected, atol=1e-4, rtol=0)
+    # continuous data (no grey levels) and snap_x0=0 leave the network's output alone
+    for m in (tiny_model(DataSpec((1, 8, 8), 10, None)), tiny_model(snap_x0=0.0)):
+        randomize(m.net, 0.05)
+        x_t = torch.randn(3, 1, 8, 8)
+        assert torch.equal(m.denoiser_output(x_t, 0), m.model_output(x_t, 0))
+    with pytest.raises(UserError, match="snap_x0"):
+        DiffusionConfig(snap_x0=1.5)
+

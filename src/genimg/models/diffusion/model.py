@@ -69,6 +69,10 @@ class DiffusionConfig:
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] while sampling and in the bound
     guidance: float = 1.0  # classifier-free guidance scale (conditional models)
     quantize: bool = True  # round samples to the data's grey levels (discrete data only), as the decoder does
+    # Discrete data only: while the noise (std, in x0 units) is below this fraction of one grey-level
+    # step, the reverse process snaps its predicted x0 to the nearest level, in sampling and in the
+    # likelihood bound (0: off). 0.3 was chosen on the digits val split; see denoiser_output.
+    snap_x0: float = 0.3
     sample_batch: int = 1000  # images per network call when sampling
     # FID and sample grids during training (train.fid_every, sample_every) use this fast sampler
     monitor_sampler: str = "ddim"
@@ -86,6 +90,8 @@ class DiffusionConfig:
             raise UserError(f"model.spacing must be one of {', '.join(SPACINGS)}, got '{self.spacing}'")
         if self.variance not in VARIANCES:
             raise UserError(f"model.variance must be one of {', '.join(VARIANCES)}, got '{self.variance}'")
+        if not 0 <= self.snap_x0 < 1:
+            raise UserError(f"model.snap_x0 must lie in [0, 1) (a fraction of one grey-level step), got {self.snap_x0}")
         if self.monitor_sampler not in SAMPLERS:
             raise UserError(f"model.monitor_sampler must be one of {', '.join(SAMPLERS)}, got '{self.monitor_sampler}'")
         for key in ("sample_steps", "monitor_steps"):
@@ -156,6 +162,31 @@ class DiffusionModel(GenerativeModel):
         both = self.net(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null]))
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
+
+    def denoiser_output(self, x_t: torch.Tensor, t: torch.Tensor | int, labels: torch.Tensor | None = None,
+                        guidance: float = 1.0) -> torch.Tensor:
+        """The reverse process's prediction: ``model_output``, except that on discrete data, at
+        noise levels below ``snap_x0`` of one grey-level step, the x0 it implies is snapped to the
+        nearest grey level (and re-expressed as the network's kind of output).
+
+        Why: there the image is recoverable exactly, but the reverse steps' variances are tiny,
+        so the network's small x0 errors cost many nats in the bound (most of it, unsnapped:
+        about 140 nats per digit, 60 of them from t < 10). Snapping is part of the model's
+        p(x_{t-1} | x_t) (a Gaussian whose mean is a function of x_t), so the bound stays a
+        bound; sampling uses the same steps. Training is unchanged."""
+        out = self.model_output(x_t, t, labels, guidance)
+        if not self.config.snap_x0 or self.spec.levels is None:
+            return out
+        t = torch.as_tensor(t, device=x_t.device).long().expand(x_t.shape[0])
+        alpha_bar = self.schedule.alpha_bar(t).to(x_t.dtype)
+        level_step = 2 / (self.spec.levels - 1)
+        snap = ((1 - alpha_bar) / alpha_bar).sqrt() < self.config.snap_x0 * level_step  # per image
+        if not bool(snap.any()):
+            return out
+        x0, _ = x0_and_eps(self.prediction, out, x_t, alpha_bar)
+        x0 = to_grid((x0.clamp(-1, 1) + 1) / 2, self.spec.levels)
+        eps = (x_t - alpha_bar.sqrt().view(-1, 1, 1, 1) * x0) / (1 - alpha_bar).sqrt().view(-1, 1, 1, 1)
+        return torch.where(snap.view(-1, 1, 1, 1), target(self.prediction, x0, eps, alpha_bar), out)
 
     # --- training ---------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -263,7 +294,7 @@ class DiffusionModel(GenerativeModel):
                 x = noise[start : start + m].to(self.device, torch.float32) if noise is not None else randn((m, *shape[1:]), generator, self._like())
                 y = labels[start : start + m] if labels is not None else None
                 for t in chain.timesteps.tolist():
-                    x = chain.step(self.model_output(x, t, y, guidance), t, x, generator=generator)
+                    x = chain.step(self.denoiser_output(x, t, y, guidance), t, x, generator=generator)
                     bar.update(1)
                 out.append(x)
         self.train(was_training)
@@ -328,7 +359,7 @@ class DiffusionModel(GenerativeModel):
         budget = max_batch or max(1, 2**17 // pixels)
 
         def predict_x0(x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-            out = self.model_output(x_t, t, y)
+            out = self.denoiser_output(x_t, t, y)
             x0_hat, _ = x0_and_eps(self.prediction, out, x_t, self.schedule.alpha_bar(t))
             return x0_hat.clamp(-1, 1) if self.config.clip_x0 else x0_hat
 
