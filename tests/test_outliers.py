@@ -184,7 +184,7 @@ def test_nll_is_reproducible_and_matches_the_models_bound(vae_run, test_split):
     assert torch.allclose(a[:7], -direct)
 
 
-def test_likelihoods_are_cached_by_weights_images_and_options(vae_run, test_split, tmp_path, monkeypatch):
+def test_likelihoods_are_cached_by_config_weights_images_and_options(vae_run, test_split, tmp_path, monkeypatch):
     x, model = test_split.images[:10], vae_run.model
     first, _ = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
     real = outliers.negative_log_likelihood
@@ -204,7 +204,13 @@ def test_likelihoods_are_cached_by_weights_images_and_options(vae_run, test_spli
     finally:
         with torch.no_grad():
             weight.copy_(saved)
-    assert len(calls) == 3
+    beta = model.config.beta
+    model.config.beta = beta + 1  # other config, same weights
+    try:
+        outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
+    finally:
+        model.config.beta = beta
+    assert len(calls) == 4
 
 
 def test_conditional_model_is_scored_by_the_mixture_over_classes(spec, test_split):

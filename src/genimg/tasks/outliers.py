@@ -235,11 +235,15 @@ def negative_log_likelihood(
 def cached_negative_log_likelihood(model: GenerativeModel, images: torch.Tensor, cache_dir: Path,
                                    **options: Any) -> tuple[torch.Tensor, str]:
     """``negative_log_likelihood``, remembered in ``cache_dir`` under a fingerprint of the model's
-    weights, the images and the options: the exact diffusion bound costs ~1.3 CPU-seconds per
-    image, and asking for one more score, or re-running a benchmark, should not pay it again."""
+    config, weights, the images and the options: the exact diffusion bound costs ~1.3 CPU-seconds
+    per image, and asking for one more score, or re-running a benchmark, should not pay it again.
+    The config counts because it can change the bound for the same weights (diffusion's snap_x0)."""
+    from dataclasses import asdict
+
     from genimg.io import atomic_path
 
-    digest = hashlib.sha256(json.dumps({"family": model.family, **options}, sort_keys=True).encode())
+    fingerprint = {"family": model.family, "config": asdict(model.config), **options}
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(_tensor_bytes(tensor))

@@ -173,7 +173,8 @@ class DiffusionModel(GenerativeModel):
         so the network's small x0 errors cost many nats in the bound (most of it, unsnapped:
         about 140 nats per digit, 60 of them from t < 10). Snapping is part of the model's
         p(x_{t-1} | x_t) (a Gaussian whose mean is a function of x_t), so the bound stays a
-        bound; sampling uses the same steps. Training is unchanged."""
+        bound; sampling uses the same steps. Training is unchanged, and so are the recovery
+        solvers (tasks/inverse.py), which differentiate through ``model_output``."""
         out = self.model_output(x_t, t, labels, guidance)
         if not self.config.snap_x0 or self.spec.levels is None:
             return out
