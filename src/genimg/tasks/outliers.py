@@ -238,11 +238,12 @@ def cached_negative_log_likelihood(model: GenerativeModel, images: torch.Tensor,
     config, weights, the images and the options: the exact diffusion bound costs ~1.3 CPU-seconds
     per image, and asking for one more score, or re-running a benchmark, should not pay it again.
     The config counts because it can change the bound for the same weights (diffusion's snap_x0)."""
-    from dataclasses import asdict
+    from dataclasses import asdict, is_dataclass
 
     from genimg.io import atomic_path
 
-    fingerprint = {"family": model.family, "config": asdict(model.config), **options}
+    config = asdict(model.config) if is_dataclass(model.config) else repr(model.config)
+    fingerprint = {"family": model.family, "config": config, **options}
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
