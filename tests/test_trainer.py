@@ -48,10 +48,10 @@ def test_resume_continues_exactly(tmp_path):
     assert [r["train"]["loss"] for r in full.metrics()] == [r["train"]["loss"] for r in half.metrics()]
 
 
-# Tiny configs of the other families: two optimisers, augmentation noise and an EMA (DCGAN);
+# Tiny configs of the other families: two optimisers, augmentation noise, an EMA and evaluation
+# only every 10 epochs, so the half run evaluates an epoch the full run does not (DCGAN);
 # learning-rate warm-up, random timesteps and an EMA (diffusion). Selection by val loss, or by
-# FID with no FID measured (the last checkpoint is kept),
-# so no classifier is trained here.
+# FID with no FID measured (the last checkpoint is kept), so no classifier is trained here.
 OTHER_FAMILIES = {
     "dcgan": ["g_features=8", "d_features=8", "latent_dim=8", "translate=0.25", "ema_decay=0.9", "select_by=fid",
               "fid_every=0", "data.limit=128", "batch_size=32"],
