@@ -403,7 +403,6 @@ def test_trainer_ema_copies_the_schedule_and_averages_weights():
 @pytest.fixture(scope="module")
 def trained():
     """A tiny model before and after ~150 updates on digits (a few seconds)."""
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     data = load_dataset("digits", "train")
     model = tiny_model(DataSpec.of(data), channels=16, lr=2e-3)
     initial = {k: v.clone() for k, v in model.state_dict().items()}

@@ -29,14 +29,6 @@ def _train(family: str, out, name: str, *overrides: str):
     return train(config, quiet=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def vae2_run(tmp_path_factory):
     """A 2-D VAE trained briefly on the digits: enough for its encoder to separate some classes."""

@@ -30,14 +30,6 @@ TINY_VAE = ["hidden=32", "latent_dim=4", "epochs=2"]
 LEVELS = 17
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _train(out, name: str, *overrides: str):
     config = apply_overrides(default_config("vae"), [f"out={out}", f"run_name={name}", *FAST, *TINY_VAE, *overrides])
     return train(config, quiet=True)

@@ -280,10 +280,12 @@ def _noise(shape, generator: torch.Generator | None, device) -> torch.Tensor:
 
 
 def diffusion_posterior_sampling(model, degradation: Degradation, y: torch.Tensor, *, steps: int = 100,
-                                 scale: float = 2.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                                 scale: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Chung et al. 2022, Alg. 1: ancestral sampling with a gradient step towards the
-    measurement after every reverse step."""
+    measurement after every reverse step. ``scale`` None: 2.0, or 0.5 for noisy measurements."""
     _require_diffusion(model, "dps")
+    if scale is None:
+        scale = 0.5 if degradation.noise_sigma > 0 else 2.0
     sampler = model.make_sampler("ddpm", steps=steps)
     device = model.device
     y = y.to(device)
@@ -544,9 +546,8 @@ def solve(name: str, model, degradation: Degradation, y: torch.Tensor, options: 
 def _diffusion_draw(name: str, model, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
                     generator: torch.Generator | None) -> torch.Tensor:
     if name == "dps":
-        scale = options.dps_scale if options.dps_scale is not None else (0.5 if degradation.noise_sigma > 0 else 2.0)
         return diffusion_posterior_sampling(model, degradation, y, steps=options.steps or options.dps_steps,
-                                            scale=scale, generator=generator)
+                                            scale=options.dps_scale, generator=generator)
     if name == "repaint":
         return repaint(model, degradation, y, steps=options.steps or options.repaint_steps, jump_length=options.jump_length,
                        resamples=options.resamples, generator=generator)

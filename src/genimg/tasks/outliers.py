@@ -220,11 +220,13 @@ def negative_log_likelihood(
     the same images draw the same noise (common random numbers: their difference is less noisy)."""
     if not model.has("log_likelihood"):
         raise UserError(f"the {model.family} family has no likelihood; use --score disc")
+    from genimg.train.trainer import fixed_seed
+
     model.eval()
     options = _likelihood_options(model, k, t_stride)
     values: list[torch.Tensor] = []
     bound_name = ""
-    with _seeded(seed), torch.inference_mode():
+    with fixed_seed(seed), torch.inference_mode():
         for start in range(0, images.shape[0], batch_size):
             bounds = _bounds(model, images[start : start + batch_size].to(model.device), options)
             bound_name = next((b for b in BOUND_PREFERENCE if b in bounds), next(iter(bounds)))
@@ -272,14 +274,6 @@ def discriminator_scores(model: GenerativeModel, images: torch.Tensor, batch_siz
     with torch.inference_mode():
         return torch.cat([-model.discriminator_score(images[s : s + batch_size].to(model.device)).double().cpu().flatten()
                           for s in range(0, images.shape[0], batch_size)])
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Fix torch's global RNG for a block without disturbing the caller's stream."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 # ---------------------------------------------------------------------------- the background model (Ren et al.)
