@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genimg.data import load_dataset
-from genimg.models import DataSpec
+from genimg.data.spec import DataSpec
 
 torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread is fastest
 

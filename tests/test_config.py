@@ -1,7 +1,7 @@
 import pytest
 
 from genimg.errors import UserError
-from genimg.train.config import apply_overrides, default_config, load_config, parse_overrides
+from genimg.config.run_config import apply_overrides, default_config, load_config, parse_overrides
 
 
 def test_flat_and_dotted_keys_resolve_to_their_sections():

@@ -9,23 +9,17 @@ import torch
 
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import Batch, DataSpec, Stepper, build_model, get_family
-from genimg.models.diffusion import (
-    DDIMSampler,
-    DDPMSampler,
-    DiffusionConfig,
-    DiffusionModel,
-    NoiseSchedule,
-    UNet,
-    convert,
-    discretized_gaussian_log_likelihood,
-    normal_kl,
-    spaced_timesteps,
-    target,
-    variational_bound,
-    x0_and_eps,
-)
-from genimg.models.diffusion.unet import resolutions_for
+from genimg.config.families import get_family
+from genimg.data.spec import DataSpec
+from genimg.models.base import Batch
+from genimg.models.build import build_model
+from genimg.models.stepper import Stepper
+from genimg.models.diffusion.config import DiffusionConfig
+from genimg.models.diffusion.likelihood import discretized_gaussian_log_likelihood, normal_kl, variational_bound
+from genimg.models.diffusion.model import DiffusionModel
+from genimg.models.diffusion.samplers import DDIMSampler, DDPMSampler, spaced_timesteps
+from genimg.models.diffusion.schedules import NoiseSchedule, convert, target, x0_and_eps
+from genimg.models.diffusion.unet import UNet, resolutions_for
 
 DIGITS = DataSpec((1, 8, 8), 10, 17)
 TINY = dict(channels=8, res_blocks=1, attention=False, norm_groups=4, timesteps=100, warmup_steps=0)
@@ -469,13 +463,13 @@ def test_ddim_inversion_round_trip(trained):
 
 def test_family_is_registered_with_defaults():
     family = get_family("diffusion")
-    assert family.model_cls is DiffusionModel and family.config_cls is DiffusionConfig
+    assert family.model_class() is DiffusionModel and family.config_cls is DiffusionConfig
     assert family.train_defaults["ema_decay"]  # sampling uses the EMA by default
 
 
 def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
     """The trainer's FID every K epochs must not run 1000-step ancestral sampling."""
-    from genimg.evaluate import evaluator
+    from genimg.evaluate import training_fid
 
     model = tiny_model(monitor_sampler="ddim", monitor_steps=7)
     calls = []
@@ -487,7 +481,7 @@ def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
         return chain
 
     monkeypatch.setattr(model, "make_sampler", spy)
-    monitor = evaluator.TrainingEvaluator.__new__(evaluator.TrainingEvaluator)
+    monitor = training_fid.TrainingEvaluator.__new__(training_fid.TrainingEvaluator)
     monitor.n = 20
     monitor.extractor = type("Flat", (), {"features_and_probabilities": staticmethod(
         lambda x: (x.flatten(1).double(), torch.eye(10)[torch.arange(len(x)) % 10]))})()

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import models_for_tests  # noqa: E402,F401
 from conftest import quick_overrides  # noqa: E402
 
+from genimg.runs.directory import RunDir
 from genimg.train import apply_overrides, default_config, train  # noqa: E402
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
@@ -43,7 +44,7 @@ def test_two_ranks_match_one_process_on_the_same_global_batch(tmp_path):
     for k, v in single.model.state_dict().items():
         assert torch.allclose(v, r0[k], atol=1e-5), f"{k}: DDP and single-process weights differ"
     ddp_losses = [r["train"]["loss"] for r in (tmp_path / "ddp").joinpath("metrics.jsonl").read_text() and
-                  __import__("genimg").experiments.RunDir(tmp_path / "ddp").metrics()]
+                  RunDir(tmp_path / "ddp").metrics()]
     single_losses = [r["train"]["loss"] for r in single.run.metrics()]
     assert ddp_losses == pytest.approx(single_losses, rel=1e-5)
 

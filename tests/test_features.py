@@ -25,7 +25,8 @@ from genimg.evaluate.classifier import (
     load_or_train_classifier,
     random_shift,
 )
-from genimg.evaluate.features import available_extractors, check_same_extractor, get_extractor, sha256_of_file
+from genimg.evaluate.extractor import check_same_extractor, sha256_of_file
+from genimg.evaluate.features import available_extractors, get_extractor
 from genimg.evaluate.inception import (
     WEIGHTS_FILENAME,
     WEIGHTS_SHA256,

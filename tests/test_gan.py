@@ -6,9 +6,14 @@ from torch import nn
 
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import Batch, DataSpec, Stepper, build_model, get_family
-from genimg.models.gan import DCGANConfig, random_translate, stage_sizes
-from genimg.train.config import apply_overrides, default_config, resolve_key
+from genimg.config.families import get_family
+from genimg.data.spec import DataSpec
+from genimg.models.base import Batch
+from genimg.models.build import build_model
+from genimg.models.stepper import Stepper
+from genimg.models.dcgan.config import DCGANConfig
+from genimg.models.dcgan.networks import random_translate, stage_sizes
+from genimg.config.run_config import apply_overrides, default_config, resolve_key
 
 
 @pytest.fixture(scope="module")

@@ -174,17 +174,28 @@ def test_bad_tasks_and_parameters_are_user_errors(digits):
         TaskSpec("denoise", sigma=0).resolved()
 
 
-def test_methods_the_family_lacks_are_user_errors():
-    with pytest.raises(UserError, match="'dps' needs a diffusion model, this run is a vae; .*identity, tv, nlm, latent"):
-        inverse.resolve_methods(["dps"], "denoise", "vae")
-    with pytest.raises(UserError, match="'latent' needs a vae or dcgan model"):
-        inverse.resolve_methods(["latent"], "inpaint", "diffusion")
+def _untrained(family):
+    from genimg.data.spec import DataSpec
+    from genimg.models.build import build_model
+
+    return build_model(family, default_config(family).model, DataSpec((1, 8, 8), 10, 17)).eval()
+
+
+def test_methods_the_model_lacks_are_user_errors():
+    vae, dcgan, diffusion = _untrained("vae"), _untrained("dcgan"), _untrained("diffusion")
+    with pytest.raises(UserError, match="dps needs a denoiser .*which a vae does not have; .*identity, tv, nlm, latent"):
+        inverse.resolve_methods(["dps"], "denoise", vae)
+    with pytest.raises(UserError, match="latent optimisation needs a differentiable decoder .* a diffusion's"):
+        inverse.resolve_methods(["latent"], "inpaint", diffusion)
     with pytest.raises(UserError, match="'repaint' does not solve --task denoise"):
-        inverse.resolve_methods(["repaint"], "denoise", "diffusion")
+        inverse.resolve_methods(["repaint"], "denoise", diffusion)
     with pytest.raises(UserError, match="unknown method 'magic'"):
-        inverse.resolve_methods(["magic"], "denoise", "vae")
-    assert inverse.resolve_methods(None, "inpaint", "diffusion") == ["identity", "biharmonic", "dps", "repaint", "sdedit"]
-    assert inverse.resolve_methods(None, "superres", "dcgan") == ["identity", "bicubic", "latent"]
+        inverse.resolve_methods(["magic"], "denoise", vae)
+    with pytest.raises(UserError, match="needs a trained model, and none was given"):
+        inverse.resolve_methods(["latent"], "denoise", None)
+    assert inverse.resolve_methods(None, "inpaint", diffusion) == ["identity", "biharmonic", "dps", "repaint", "sdedit"]
+    assert inverse.resolve_methods(None, "superres", dcgan) == ["identity", "bicubic", "latent"]
+    assert inverse.resolve_methods(None, "superres", None) == ["identity", "bicubic"]
 
 
 # ---------------------------------------------------------------------------- classical baselines
@@ -285,7 +296,8 @@ def test_latent_optimisation_for_inpainting_keeps_close_to_known_pixels(vae_run,
 def test_latent_optimisation_runs_on_dcgan_and_conditional_vae(family, overrides, digits):
     """Untrained networks are still differentiable maps: the fit must lower its data term. A
     conditional model tries every class for every start (labels are unknown)."""
-    from genimg.models import DataSpec, build_model
+    from genimg.data.spec import DataSpec
+    from genimg.models.build import build_model
 
     torch.manual_seed(0)
     spec = DataSpec((1, 8, 8), 10, 17)
@@ -324,9 +336,9 @@ def test_cli_end_to_end(vae_run, tmp_path, capsys):
     "arguments, message",
     [
         (["--task", "colorize"], "colorize needs a model of RGB images"),
-        (["--task", "denoise", "--method", "dps"], "'dps' needs a diffusion model"),
+        (["--task", "denoise", "--method", "dps"], "dps needs a denoiser (a diffusion model), which a vae does not have"),
         (["--task", "inpaint", "--rate", "2"], "must lie in [0, 1]"),
-        (["--task", "edit", "--input", "x.png"], "needs a diffusion model"),
+        (["--task", "edit", "--input", "x.png"], "needs a denoiser (a diffusion model)"),
         (["--task", "inpaint", "--n", "100000"], "pass --n 447 or fewer"),
     ],
 )

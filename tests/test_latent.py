@@ -18,7 +18,7 @@ import genimg.tasks.latent as latent
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import build_model
+from genimg.models.build import build_model
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -325,9 +325,9 @@ def test_cli_explore_default_directory_and_one_view(vae2_run):
 @pytest.fixture(scope="module")
 def dcgan_run(tmp_path_factory, dcgan, spec):
     """A run directory written the way the trainer writes one, holding the untrained DCGAN."""
-    from genimg.experiments.records import RunDir
+    from genimg.runs.directory import RunDir
     from genimg.io import write_json, write_text
-    from genimg.train.checkpoint import save_checkpoint
+    from genimg.runs.checkpoint import save_checkpoint
 
     run = RunDir(tmp_path_factory.mktemp("runs") / "gan")
     config = apply_overrides(default_config("dcgan"), ["latent_dim=8", "g_features=8", "d_features=8"])

@@ -20,7 +20,8 @@ import genimg.tasks.outliers as outliers
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import DataSpec, build_model
+from genimg.data.spec import DataSpec
+from genimg.models.build import build_model
 from genimg.models.base import GenerativeModel
 from genimg.tasks.ood_sets import BUILTIN_SETS, make_ood_set, parse_set_names
 from genimg.train import apply_overrides, default_config, train

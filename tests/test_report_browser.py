@@ -253,7 +253,7 @@ def test_scores_from_different_extractors_never_share_a_column(tmp_path):
 def test_unrelated_runs_and_several_sweeps_in_one_report(tmp_path):
     vae, _ = fake_sweep(tmp_path / "hw-vae", {"latent_dim": [2, 16]})
     single = tmp_path / "loose" / "diffusion-run"
-    from genimg.train.config import default_config
+    from genimg.config.run_config import default_config
 
     scores = known_scores({"latent_dim": 8}, 0)
     fake_run(single, default_config("vae"), scores, fake_evaluation(scores))

@@ -9,8 +9,9 @@ import pytest
 
 from genimg.errors import UserError
 from genimg.io import write_json
+from genimg.cli import build_parser
 from genimg.experiments import sweep as sweep_module
-from genimg.experiments.records import RunDir
+from genimg.runs.directory import RunDir
 from genimg.experiments.sweep import (
     Sweep,
     define_sweep,
@@ -27,9 +28,7 @@ TINY = ["epochs=2", "likelihood_k=20", "hidden=32", "sample_every=1", "threads=1
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    sweep_module.register_cli(parser.add_subparsers())
-    return parser.parse_args(argv)
+    return build_parser("sweep").parse_args(argv)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import models_for_tests  # noqa: E402,F401
 from conftest import quick_overrides  # noqa: E402
 
 from genimg.errors import UserError  # noqa: E402
-from genimg.experiments.records import RunDir  # noqa: E402
+from genimg.runs.directory import RunDir  # noqa: E402
 from genimg.train import apply_overrides, default_config, load_model, resume_config, train  # noqa: E402
 from genimg.train.ema import EMA  # noqa: E402
 

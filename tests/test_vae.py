@@ -5,8 +5,11 @@ import torch
 
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models import Batch, DataSpec, Stepper, build_model
-from genimg.models.vae import VAEConfig
+from genimg.data.spec import DataSpec
+from genimg.models.base import Batch
+from genimg.models.build import build_model
+from genimg.models.stepper import Stepper
+from genimg.models.vae.config import VAEConfig
 
 
 @pytest.fixture(scope="module")

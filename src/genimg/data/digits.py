@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genimg.data.registry import ImageDataset, register_dataset
+from genimg.data.dataset import ImageDataset
 
 DIGITS_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, 1797)}
 DIGITS_LEVELS = 17
@@ -34,7 +34,6 @@ def _load_all() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
-@register_dataset("digits", "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)")
 def load_digits_split(split: str, *, root=None, image_size=None) -> ImageDataset:
     images, labels = _load_all()
     part = DIGITS_SPLITS[split]

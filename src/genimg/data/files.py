@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from genimg.data.download import cache_dir
-from genimg.data.registry import SPLITS, ImageDataset, register_dataset
+from genimg.data.dataset import SPLITS, ImageDataset
 from genimg.errors import UserError
 from genimg.io import atomic_path
 
@@ -54,7 +54,6 @@ def split_indices(n: int, split: str, seed: int = SPLIT_SEED) -> np.ndarray:
 # ---------------------------------------------------------------------------- folder:PATH
 
 
-@register_dataset("folder", "a folder of image files (ImageFolder class subfolders optional), 8-bit", scheme=True)
 def load_folder(split: str, *, path: str, root=None, image_size: int | None = None) -> ImageDataset:
     folder = Path(path).expanduser()
     where = f"folder:{path}"
@@ -238,7 +237,6 @@ def _pixels(im, grey: bool, image_size: int | None, where: str) -> np.ndarray:
 # ---------------------------------------------------------------------------- npz:PATH
 
 
-@register_dataset("npz", "images in a NumPy .npz file (x or images; optional y; optional x_train/x_val/x_test)", scheme=True)
 def load_npz(split: str, *, path: str, root=None, image_size: int | None = None) -> ImageDataset:
     file = Path(path).expanduser()
     where = f"npz:{path}"

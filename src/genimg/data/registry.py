@@ -1,98 +1,21 @@
-"""Datasets by name. Every dataset gives float32 images in [0, 1], NCHW, with int64 labels,
-in fixed named splits ("train", "val", "test").
+"""Datasets by name: one static table of the built-in loaders, and ``load_dataset``.
 
-A name is either a registered dataset ("digits", "mnist", ...) or a scheme with a path
-("folder:PATH", "npz:PATH"). Loaders are registered with ``@register_dataset``.
+Every dataset gives float32 images in [0, 1], NCHW, with int64 labels, in fixed named splits
+("train", "val", "test"). A name is either a dataset ("digits", "mnist", ...) or a scheme
+with a path ("folder:PATH", "npz:PATH"). A loader is ``loader(split, *, root=None,
+image_size=None) -> ImageDataset`` (a scheme's loader also gets ``path=``). More datasets can
+be added at run time with ``register_dataset``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
+from genimg.data import digits, files, perturbed, standard
+from genimg.data.dataset import SPLITS, ImageDataset, resize
 from genimg.errors import UserError
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class ImageDataset:
-    """A split of an image dataset, held in memory as one tensor.
-
-    ``levels`` is the number of distinct grey levels when pixel values are discrete
-    (17 for digits, 256 for 8-bit images, 2 when binarised): pixel values are then exactly
-    ``k / (levels - 1)``, so a model can treat them as categorical. ``None`` means continuous.
-    """
-
-    name: str
-    split: str
-    images: torch.Tensor
-    labels: torch.Tensor
-    num_classes: int
-    levels: int | None = None
-    class_names: list[str] | None = None
-    source: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_images(self.images, f"dataset '{self.name}' ({self.split})")
-        if self.labels.shape != (self.images.shape[0],):
-            raise UserError(
-                f"dataset '{self.name}' ({self.split}): {self.images.shape[0]} images but labels of shape "
-                f"{tuple(self.labels.shape)}; give one integer label per image"
-            )
-        self.labels = self.labels.long()
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def image_size(self) -> int:
-        return self.images.shape[-1]
-
-    def subset(self, index: torch.Tensor | slice) -> "ImageDataset":
-        return replace(self, images=self.images[index], labels=self.labels[index])
-
-    def to(self, device: torch.device | str) -> "ImageDataset":
-        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
-
-    def pixel_indices(self) -> torch.Tensor:
-        """Pixel values as integer grey levels 0..levels-1 (only for discrete datasets)."""
-        if self.levels is None:
-            raise UserError(f"dataset '{self.name}' is continuous; it has no discrete grey levels")
-        return to_levels(self.images, self.levels)
-
-
-def to_levels(images: torch.Tensor, levels: int) -> torch.Tensor:
-    return torch.round(images * (levels - 1)).long().clamp_(0, levels - 1)
-
-
-def check_images(images: torch.Tensor, where: str) -> None:
-    """Raise a UserError unless ``images`` is a float32 NCHW tensor with values in [0, 1]."""
-    if not isinstance(images, torch.Tensor):
-        raise UserError(f"{where}: expected a torch.Tensor of images, got {type(images).__name__}")
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise UserError(
-            f"{where}: expected images of shape (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}"
-        )
-    if images.dtype != torch.float32:
-        raise UserError(f"{where}: expected float32 images in [0, 1], got {images.dtype}; convert with .float() / 255")
-    if images.numel():
-        lo, hi = images.min().item(), images.max().item()
-        if lo < 0 or hi > 1 or images.isnan().any():
-            raise UserError(
-                f"{where}: pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]; rescale (e.g. divide 8-bit data by 255)"
-            )
 
 
 @dataclass(frozen=True)
@@ -101,29 +24,33 @@ class DatasetInfo:
     description: str
     offline: bool
     loader: Callable[..., ImageDataset]
+    scheme: bool = False  # the name is a prefix: "folder:PATH" calls the loader with path=PATH
+    wraps: bool = False  # the path names another dataset, which the loader gets through load_base=
 
 
-_REGISTRY: dict[str, DatasetInfo] = {}
-_SCHEMES: dict[str, DatasetInfo] = {}
+_REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in [
+    DatasetInfo("digits", "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)",
+                True, digits.load_digits_split),
+    DatasetInfo("mnist", "MNIST handwritten digits, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
+                False, standard.load_mnist),
+    DatasetInfo("fashion-mnist", "Zalando's Fashion-MNIST, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
+                False, standard.load_fashion_mnist),
+    DatasetInfo("cifar10", "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)", False, standard.load_cifar10),
+    DatasetInfo("folder", "a folder of image files (ImageFolder class subfolders optional), 8-bit", True, files.load_folder, True),
+    DatasetInfo("npz", "images in a NumPy .npz file (x or images; optional y; optional x_train/x_val/x_test)", True,
+                files.load_npz, True),
+    DatasetInfo("perturbed", "perturbed:mu=M,seed=S:BASE - dataset BASE with a fraction M of pixels replaced by random "
+                "grey levels (the background data of Ren et al.'s likelihood ratio)", True, perturbed.load_perturbed, True, True),
+]}
 
 
-def register_dataset(name: str, description: str, offline: bool = True, scheme: bool = False):
-    """Register ``loader(split, *, root=None, image_size=None, **options) -> ImageDataset``.
-
-    With ``scheme=True`` the name is a prefix: ``"folder:PATH"`` calls the loader with ``path=PATH``.
-    """
-
-    def decorator(loader: Callable[..., ImageDataset]):
-        info = DatasetInfo(name, description, offline, loader)
-        (_SCHEMES if scheme else _REGISTRY)[name] = info
-        return loader
-
-    return decorator
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    _REGISTRY[info.name] = info
+    return info
 
 
 def available_datasets() -> list[DatasetInfo]:
-    _import_builtin_loaders()
-    return list(_REGISTRY.values()) + list(_SCHEMES.values())
+    return list(_REGISTRY.values())
 
 
 def load_dataset(
@@ -142,17 +69,19 @@ def load_dataset(
     at the given value (static binarisation, levels = 2); ``classes`` keeps only those labels;
     ``limit`` keeps the first ``limit`` images (for quick experiments).
     """
-    _import_builtin_loaders()
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
     scheme, _, path = name.partition(":")
-    if path and scheme in _SCHEMES:
-        data = _SCHEMES[scheme].loader(split, path=path, root=root, image_size=image_size)
-    elif name in _REGISTRY:
-        data = _REGISTRY[name].loader(split, root=root, image_size=image_size)
-    else:
-        known = sorted(_REGISTRY) + [f"{s}:PATH" for s in sorted(_SCHEMES)]
+    info = _REGISTRY.get(scheme if path else name)
+    if info is None or info.scheme != bool(path):
+        known = [f"{i.name}:PATH" if i.scheme else i.name for i in _REGISTRY.values()]
         raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(known)}")
+    if info.wraps:
+        data = info.loader(split, path=path, root=root, image_size=image_size, load_base=load_dataset)
+    elif info.scheme:
+        data = info.loader(split, path=path, root=root, image_size=image_size)
+    else:
+        data = info.loader(split, root=root, image_size=image_size)
     if image_size is not None and data.image_size != image_size:
         data = replace(data, images=resize(data.images, image_size), levels=None)
     if classes is not None:
@@ -165,23 +94,3 @@ def load_dataset(
             raise UserError(f"binarize threshold must lie in (0, 1), got {binarize}")
         data = replace(data, images=(data.images > binarize).float(), levels=2)
     return data
-
-
-def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize NCHW images to size x size, keeping values in [0, 1]."""
-    out = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return out.clamp_(0, 1)
-
-
-def _import_builtin_loaders() -> None:
-    # Loaders register themselves on import; importing here keeps `import genimg` light.
-    from genimg.data import digits  # noqa: F401
-
-    try:
-        from genimg.data import standard  # noqa: F401  (mnist, fashion-mnist, cifar10)
-    except ImportError:
-        pass
-    try:
-        from genimg.data import files  # noqa: F401  (folder:PATH, npz:PATH)
-    except ImportError:
-        pass

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from genimg.data.download import cache_dir, fetch
-from genimg.data.registry import ImageDataset, register_dataset
+from genimg.data.dataset import ImageDataset
 from genimg.errors import UserError
 from genimg.io import atomic_path
 
@@ -113,21 +113,14 @@ DECODED_FORMAT_VERSION = 1  # bump when the decoded cache's content changes
 # ---------------------------------------------------------------------------- loaders
 
 
-@register_dataset("mnist", "MNIST handwritten digits, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)", offline=False)
 def load_mnist(split: str, *, root=None, image_size=None) -> ImageDataset:
     return _load_standard("mnist", split, root)
 
 
-@register_dataset(
-    "fashion-mnist",
-    "Zalando's Fashion-MNIST, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
-    offline=False,
-)
 def load_fashion_mnist(split: str, *, root=None, image_size=None) -> ImageDataset:
     return _load_standard("fashion-mnist", split, root)
 
 
-@register_dataset("cifar10", "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)", offline=False)
 def load_cifar10(split: str, *, root=None, image_size=None) -> ImageDataset:
     return _load_standard("cifar10", split, root)
 

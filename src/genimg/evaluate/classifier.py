@@ -45,17 +45,15 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm.auto import tqdm
 
-from genimg.data import ImageDataset, load_dataset
+from genimg.config.fields import build_dataclass
+from genimg.data.dataset import ImageDataset
+from genimg.data.registry import load_dataset
 from genimg.errors import UserError
-from genimg.evaluate.features import (
-    FeatureExtractor,
-    cache_root,
-    register_extractor,
-    sha256_of_file,
-    sha256_of_json,
-)
+from genimg.evaluate.extractor import FeatureExtractor, cache_root, sha256_of_file, sha256_of_json
 from genimg.io import atomic_path, write_json
 
 # Bump when a change to this file changes what a given config trains (the auto sizing rules,
@@ -331,8 +329,6 @@ def _reproducible(seed: int, threads: int | None, device: torch.device) -> Itera
 
 
 def _progress_bar(iterable, description: str, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=description, unit="epoch", disable=not enabled, leave=False)
 
 
@@ -384,20 +380,15 @@ def default_classifier(
     **config_fields: Any,
 ) -> DatasetClassifier:
     """The dataset's default classifier (trained once, then read from the cache)."""
-    from genimg.train.config import build_dataclass
-
     config = build_dataclass(ClassifierConfig, {"dataset": dataset, **config_fields}, "classifier")
     return load_or_train_classifier(config, cache_dir=cache_dir, device=device, progress=progress)
 
 
-@register_extractor("classifier")
-def _classifier_extractor(dataset: str, *, cache_dir=None, device="cpu", progress: bool = True, **config_fields):
+def classifier_extractor(dataset: str, *, cache_dir=None, device="cpu", progress: bool = True, **config_fields):
     return default_classifier(dataset, cache_dir=cache_dir, device=device, progress=progress, **config_fields)
 
 
 def _save(directory: Path, net: ClassifierNet, info: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
     weights = directory / WEIGHTS_FILE
     with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
@@ -405,8 +396,6 @@ def _save(directory: Path, net: ClassifierNet, info: dict[str, Any]) -> None:
 
 
 def _load(directory: Path, config: ClassifierConfig) -> DatasetClassifier:
-    from safetensors.torch import load_file
-
     try:
         info = json.loads((directory / INFO_FILE).read_text())
     except (OSError, json.JSONDecodeError) as e:

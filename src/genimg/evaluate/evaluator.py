@@ -16,62 +16,29 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from genimg.data import ImageDataset, load_dataset
+from genimg.config.run_config import DataConfig
+from genimg.data.dataset import ImageDataset
+from genimg.data.splits import load_split
 from genimg.errors import UserError
-from genimg.evaluate.features import FeatureExtractor, get_extractor
+from genimg.evaluate.class_histogram import class_histogram
+from genimg.evaluate.extractor import FeatureExtractor
+from genimg.evaluate.features import get_extractor
+from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.evaluate.quality import fid, inception_score, kid, precision_recall
-from genimg.experiments.records import RunDir
+from genimg.evaluate.sampling import sample_images
 from genimg.io import write_json
-from genimg.models.base import GenerativeModel
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
 
 ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood")
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds never coincide with the seeds training used
 
 
-def extractor_for(data_config, kind: str = "classifier", device: str | torch.device = "cpu", **opts: Any) -> FeatureExtractor:
+def extractor_for(data_config: DataConfig, kind: str = "classifier", device: str | torch.device = "cpu", **opts: Any) -> FeatureExtractor:
     """The extractor for a run's data: the classifier is trained on the same dataset and size."""
     if kind == "classifier" and data_config.image_size is not None:
         opts.setdefault("image_size", data_config.image_size)
     return get_extractor(kind, data_config.dataset, device=device, **opts)
-
-
-def sample_images(model: GenerativeModel, n: int, seed: int, batch_size: int = 500, **options: Any) -> torch.Tensor:
-    """n samples drawn with a fixed seed, in batches, under inference mode, as CPU tensors."""
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    out = []
-    with torch.random.fork_rng(devices=devices), torch.inference_mode():
-        torch.manual_seed(seed)
-        for start in range(0, n, batch_size):
-            out.append(model.sample(min(batch_size, n - start), progress=False, **options).float().cpu())
-    return torch.cat(out)
-
-
-def class_histogram(probabilities: torch.Tensor) -> tuple[list[int], float]:
-    """Counts of the classifier's top class over samples, and the entropy of that histogram in
-    nats (log K for K equally used classes: 2.303 for 10). Mode collapse shows as low entropy."""
-    counts = torch.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
-    p = counts.double() / counts.sum()
-    entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
-    return counts.tolist(), entropy
-
-
-class TrainingEvaluator:
-    """FID (and the class-histogram entropy) during training, against a fixed reference split."""
-
-    def __init__(self, dataset: str, reference: ImageDataset, n: int, device: torch.device, data_options=None) -> None:
-        opts = {"image_size": data_options.image_size} if data_options is not None and data_options.image_size else {}
-        self.extractor = get_extractor("classifier", dataset, device=device, **opts)
-        self.n = n
-        self.real_features = self.extractor.features(reference.images)
-
-    def __call__(self, model: GenerativeModel) -> dict[str, Any]:
-        # The caller fixes the seed; sampling here must not reseed.
-        options = model.monitoring_sample_options()
-        with torch.inference_mode():
-            images = torch.cat([model.sample(min(500, self.n - s), progress=False, **options).float() for s in range(0, self.n, 500)])
-        feats, probs = self.extractor.features_and_probabilities(images)
-        _, entropy = class_histogram(probs)
-        return {"fid": fid(self.real_features, feats), "class_entropy": entropy}
 
 
 def _mean_std(values: list[float]) -> dict[str, Any]:
@@ -143,9 +110,6 @@ def evaluate_run(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Score a run's kept weights; write RUN/eval/metrics.json and return the same dict."""
-    from genimg.evaluate.likelihood import test_log_likelihood
-    from genimg.train import load_model
-
     metrics = tuple(metrics)
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown:
@@ -156,8 +120,7 @@ def evaluate_run(
     config = run.config()
     model = load_model(run.path, device=device)
     d = config.data
-    data_opts = dict(image_size=d.image_size, root=d.root, binarize=d.binarize, classes=d.classes, limit=d.limit)
-    test = load_dataset(d.dataset, "test", **data_opts)
+    test = load_split(d, "test")
     n = n or len(test)
     if n > len(test):
         raise UserError(f"--n {n} exceeds the {len(test)} test images the samples are compared with")
@@ -172,7 +135,7 @@ def evaluate_run(
         result["extractor"] = extractor.extractor_id()
         result["extractor_identity"] = extractor.identity
         real_feats = extractor.features(reference.images)
-        train = load_dataset(d.dataset, "train", **data_opts)
+        train = load_split(d, "train")
         result["floor"] = real_floor(extractor, train, real_feats, n, floor_subsets, quality, seed)
         per_seed = []
         for s in tqdm(result["seeds"], desc="sampling seeds", disable=not progress, leave=False):
@@ -181,7 +144,7 @@ def evaluate_run(
         result["scores"] = _summarise(per_seed)
         if "fid" in quality:
             result["fid_over_floor"] = result["scores"]["fid"]["mean"] / result["floor"]["fid"]["mean"]
-    if "likelihood" in metrics and model.has("log_likelihood"):
+    if "likelihood" in metrics and model.has("likelihood"):
         torch.manual_seed(EVAL_SEED_OFFSET + seed)
         result["likelihood"] = test_log_likelihood(model, test, k=likelihood_k, progress=progress)
     if write:
@@ -207,26 +170,3 @@ def format_table(result: dict[str, Any]) -> str:
         if key.endswith("_nats"):
             lines.append(f"test {key[4:-5]} bound: {value:.2f} nats/image, {result['likelihood'][key[:-5] + '_bpd']:.4f} bits/dim")
     return "\n".join(lines)
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a run: FID, KID, IS (sharpness x diversity), precision/recall, likelihood")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--n", type=int, help="samples per seed (default: the test split's size)")
-    p.add_argument("--features", default="classifier", help="feature extractor: classifier (default) or inception")
-    p.add_argument("--metrics", default=",".join(ALL_METRICS), help=f"comma-separated subset of {','.join(ALL_METRICS)}")
-    p.add_argument("--seed", type=int, default=0, help="first sampling seed")
-    p.add_argument("--seeds", type=int, default=5, help="sampling seeds to average over (default 5)")
-    p.add_argument("--floor-subsets", type=int, default=10, help="real-vs-real subsets for the floor (default 10)")
-    p.add_argument("--k", type=int, default=1000, help="importance samples for the VAE's likelihood bound")
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
-    p.add_argument("--steps", type=int, help="diffusion sampling steps")
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(handler=_cli)
-
-
-def _cli(args) -> None:
-    options = {k: getattr(args, k) for k in ("sampler", "steps") if getattr(args, k) is not None}
-    evaluate_run(args.run, n=args.n, features=args.features, metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
-                 seed=args.seed, seeds=args.seeds, floor_subsets=args.floor_subsets, likelihood_k=args.k,
-                 device=args.device, sample_options=options)

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genimg.errors import UserError
-from genimg.evaluate.features import FeatureExtractor, cache_root, register_extractor, sha256_of_file
+from genimg.evaluate.extractor import FeatureExtractor, cache_root, sha256_of_file
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILENAME
@@ -372,8 +372,7 @@ class InceptionExtractor(FeatureExtractor):
         return self.net(preprocess(images))
 
 
-@register_extractor("inception")
-def _inception_extractor(dataset: str, *, cache_dir=None, device="cpu", weights_path=None, **opts):
+def inception_extractor(dataset: str, *, cache_dir=None, device="cpu", weights_path=None, **opts):
     # One network for every dataset: ``dataset`` does not change it.
     if opts:
         raise UserError(f"unknown option(s) for the inception extractor: {', '.join(sorted(opts))}; valid: weights_path")

@@ -7,15 +7,13 @@ image and ``nll_<bound>_bpd`` in bits per dimension (nats / (C*H*W*ln 2)).
 """
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from genimg.data import ImageDataset
-from genimg.errors import UserError
+from genimg.data.dataset import ImageDataset
 from genimg.models.base import GenerativeModel
 
 
@@ -30,19 +28,15 @@ def test_log_likelihood(
     **options: Any,
 ) -> dict[str, float]:
     """Mean negative log-likelihood bounds over ``data``: {"nll_iw_nats": ..., "nll_iw_bpd": ..., ...}."""
-    if not model.has("log_likelihood"):
-        raise UserError(f"the {model.family} family has no likelihood; use FID/KID/IS to score it")
+    model.require("likelihood", "a test log-likelihood (use FID/KID/IS to score this model)")
     model.eval()
-    accepts = inspect.signature(model.log_likelihood).parameters
-    if "k" in accepts:
-        options["k"] = k
     sums: dict[str, float] = {}
     n = len(data)
     dims = math.prod(data.image_shape)
     for start in tqdm(range(0, n, batch_size), desc="likelihood", leave=False, disable=not progress):
         x = data.images[start : start + batch_size].to(model.device)
         y = data.labels[start : start + batch_size].to(model.device) if model.conditional else None
-        bounds = model.log_likelihood(x, y, **options)
+        bounds = model.log_likelihood(x, y, k=k, progress=False, **options)
         for name, values in bounds.items():
             sums[name] = sums.get(name, 0.0) + float(values.double().sum())
     out: dict[str, float] = {}

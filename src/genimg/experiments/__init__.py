@@ -1,4 +1,1 @@
-"""Run records, sweeps and the HTML report."""
-from genimg.experiments.records import RunDir
-
-__all__ = ["RunDir"]
+"""Sweeps over config parameters and the HTML report that compares runs."""

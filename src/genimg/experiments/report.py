@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from genimg.errors import UserError
-from genimg.experiments.records import RunDir
+from genimg.runs.directory import RunDir
 from genimg.io import write_text
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
@@ -822,18 +822,3 @@ def build_report(paths: list[str | Path], out: str | Path | None = None) -> Path
     write_text(out, page)
     write_text(out.with_suffix(".csv"), table)
     return out
-
-
-# ---------------------------------------------------------------------------- command line
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("report", help="write one self-contained HTML report comparing sweeps or runs")
-    p.add_argument("paths", nargs="+", metavar="DIR", help="sweep directories and/or run directories")
-    p.add_argument("--out", metavar="FILE", help="report path (default DIR/report.html for one directory, ./report.html for several)")
-    p.set_defaults(handler=cmd_report)
-
-
-def cmd_report(args) -> None:
-    out = build_report(args.paths, args.out)
-    print(f"wrote {out} and {out.with_suffix('.csv')}")

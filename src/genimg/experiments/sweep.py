@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from genimg.errors import UserError
-from genimg.experiments.records import RunDir
+from genimg.evaluate.features import available_extractors
+from genimg.runs.directory import RunDir
 from genimg.io import write_json
 
 SWEEP_FILE = "sweep.json"
@@ -88,7 +89,7 @@ class Sweep:
 
     # -- configs
     def base_config(self):
-        from genimg.train.config import apply_overrides, default_config
+        from genimg.config.run_config import apply_overrides, default_config
 
         return apply_overrides(default_config(self.family), dict(self.base))
 
@@ -110,7 +111,7 @@ class Sweep:
         return overrides
 
     def variant_config(self, variant: Variant, threads: int | None = None):
-        from genimg.train.config import apply_overrides
+        from genimg.config.run_config import apply_overrides
 
         overrides = self.variant_overrides(variant)
         if threads is not None and not self.sets_threads():
@@ -122,7 +123,7 @@ class Sweep:
         return self._sets("train", "threads")
 
     def _sets(self, section: str, name: str) -> bool:
-        from genimg.train.config import default_config, resolve_key
+        from genimg.config.run_config import default_config, resolve_key
 
         config = default_config(self.family)
         return any(resolve_key(config, k) == (section, name) for k in [*self.base, *self.parameters])
@@ -174,7 +175,7 @@ def is_sweep_dir(path: str | Path) -> bool:
 
 
 def _field_value(config, key: str) -> Any:
-    from genimg.train.config import resolve_key
+    from genimg.config.run_config import resolve_key
 
     section, name = resolve_key(config, key)
     value = getattr(getattr(config, section), name)
@@ -253,7 +254,7 @@ def split_values(text: str) -> list[str]:
 
 def parse_parameters(items: list[str]) -> dict[str, list[Any]]:
     """``["latent_dim=2,8,32", "beta=0.5,1"]`` -> {"latent_dim": [2, 8, 32], "beta": [0.5, 1]}."""
-    from genimg.train.config import parse_value
+    from genimg.config.run_config import parse_value
 
     out: dict[str, list[Any]] = {}
     for item in items:
@@ -283,7 +284,7 @@ def define_sweep(
     override, like one in ``base``. Values are coerced to the field's type (``1`` for a float
     field becomes ``1.0``), so duplicates and the base value are recognised whatever the spelling.
     """
-    from genimg.train.config import apply_overrides, default_config, parse_overrides, resolve_key
+    from genimg.config.run_config import apply_overrides, default_config, parse_overrides, resolve_key
 
     if isinstance(base, list):
         base = parse_overrides(base)
@@ -344,7 +345,7 @@ def define_sweep(
 
 
 def _check_reserved(config, key: str) -> None:
-    from genimg.train.config import resolve_key
+    from genimg.config.run_config import resolve_key
 
     section, name = resolve_key(config, key)
     if f"{section}.{name}" in RESERVED_KEYS:
@@ -440,7 +441,7 @@ def plan_tasks(sweep: Sweep, threads: int, quiet: bool = True) -> tuple[list[Tas
 
 
 def _resume_config_dict(run_dir: Path, threads: int, keep_threads: bool) -> dict[str, Any]:
-    from genimg.train.trainer import resume_config
+    from genimg.runs.loading import resume_config
 
     return resume_config(run_dir, {} if keep_threads else {"train.threads": threads}).to_dict()
 
@@ -475,7 +476,7 @@ def _run_task(task: Task, result: TaskResult) -> None:
     torch.set_num_threads(task.threads)  # training sets it too; this covers the evaluation
     try:
         if task.config is not None:
-            from genimg.train.config import config_from_dict
+            from genimg.config.run_config import config_from_dict
             from genimg.train.trainer import train
 
             config = config_from_dict(task.config)
@@ -648,56 +649,10 @@ def _children_cpu() -> float:
         return 0.0
 
 
-# ---------------------------------------------------------------------------- command line
-
-EPILOG = """examples:
-  genimg sweep vae latent_dim=2,16,32 beta=0.5,1,4 hidden=128,256,512 --out runs/hw-vae
-        one-at-a-time (default): a base run plus each parameter varied alone -> 7 runs
-  genimg sweep vae latent_dim=2,16 beta=0.5,4 --grid --seeds 3 --parallel 2
-        every combination, 3 seeds each (mean ± std in the report) -> 12 runs
-  genimg sweep dcgan latent_dim=16,64 --set epochs=50 --set fid_every=5
-  genimg sweep --resume runs/hw-vae          continue an interrupted sweep
-
-The base value of a parameter is its value in the base config (defaults plus --set) when
-that value is listed, otherwise the first listed value. A key given one value is a base
-override, like --set. Every run is evaluated with the same settings (--eval-n, --eval-seeds,
---eval-seed, --eval-k, --features) and the sweep ends with SWEEP/report.html.
-"""
-
-
-def register_cli(subparsers) -> None:
-    import argparse
-
-    p = subparsers.add_parser("sweep", help="train variants of a config (one-at-a-time or grid) and report them",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("family", nargs="?", help="model family: vae, dcgan or diffusion (omit with --resume)")
-    p.add_argument("parameters", nargs="*", metavar="key=v1,v2,...", help="swept parameters and their values")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--one-at-a-time", dest="mode", action="store_const", const="one-at-a-time",
-                      help="vary each parameter alone around the base run (default)")
-    mode.add_argument("--grid", dest="mode", action="store_const", const="grid", help="every combination of the values")
-    p.add_argument("--seeds", type=int, default=1, metavar="K", help="repeat every variant with K seeds (default 1)")
-    p.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once, each with cores/N threads (default 1)")
-    p.add_argument("--out", metavar="DIR", help="sweep directory (default runs/sweep-FAMILY-TIME)")
-    p.add_argument("--set", dest="base", action="append", default=[], metavar="key=value",
-                   help="base config override shared by every run (repeatable), e.g. --set epochs=30")
-    p.add_argument("--resume", metavar="DIR", help="continue an interrupted sweep directory")
-    p.add_argument("--eval-n", type=int, metavar="N", help="samples per evaluation seed (default: the test split's size)")
-    p.add_argument("--eval-seeds", type=int, metavar="K", help="sampling seeds each score is averaged over (default: the evaluator's, 5)")
-    p.add_argument("--eval-seed", type=int, metavar="S", help="first evaluation sampling seed (default 0)")
-    p.add_argument("--eval-k", type=int, metavar="K", help="importance samples for likelihood bounds (default: the evaluator's, 1000)")
-    p.add_argument("--features", metavar="KIND", help="feature extractor for the scores: classifier (default) or inception")
-    p.add_argument("--no-eval", action="store_true", help="train only; the report shows training numbers")
-    p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
-    p.set_defaults(handler=cmd_sweep, mode=None)
-
-
 def evaluation_settings(n: int | None = None, features: str | None = None, seed: int | None = None,
                         seeds: int | None = None, likelihood_k: int | None = None) -> dict[str, Any]:
     """The evaluator's keyword arguments (genimg.evaluate.evaluator.evaluate_run) that a sweep
     records and applies to every run; None leaves the evaluator's default."""
-    from genimg.evaluate.features import available_extractors
-
     settings: dict[str, Any] = {"features": features or "classifier", "seed": 0 if seed is None else seed}
     if settings["features"] not in available_extractors():
         raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
@@ -707,24 +662,3 @@ def evaluation_settings(n: int | None = None, features: str | None = None, seed:
                 raise UserError(f"the evaluation's {name} must be at least {least}, got {value}")
             settings[name] = value
     return settings
-
-
-def cmd_sweep(args) -> None:
-    if args.resume:
-        if args.family or args.parameters or args.base or args.mode or args.out:
-            raise UserError("--resume DIR continues a sweep as it was defined; give only --parallel with it")
-        resume_sweep(args.resume, parallel=args.parallel, report=not args.no_report)
-        return
-    if not args.family:
-        raise UserError("name a model family and parameters, e.g. genimg sweep vae latent_dim=2,16,32; or --resume DIR")
-    if "=" in args.family:
-        raise UserError(f"the first argument is the model family (vae, dcgan, diffusion), got '{args.family}'")
-    if args.out and is_sweep_dir(args.out):
-        raise UserError(f"{args.out} already holds a sweep; continue it with `genimg sweep --resume {args.out}` or pick another --out")
-    evaluation = None if args.no_eval else evaluation_settings(args.eval_n, args.features, args.eval_seed, args.eval_seeds, args.eval_k)
-    sweep = define_sweep(args.family, parse_parameters(args.parameters), mode=args.mode or "one-at-a-time",
-                         seeds=args.seeds, base=list(args.base), evaluation=evaluation, out=args.out)
-    threads_per_worker(args.parallel)  # a bad --parallel fails before anything is written
-    if not args.parameters:
-        print("no swept parameters: the sweep is the base run alone", file=sys.stderr)
-    run_sweep(sweep, parallel=args.parallel, report=not args.no_report)

@@ -1,24 +1,4 @@
-"""Model families behind one protocol (see base.py)."""
-from genimg.models.base import (
-    Batch,
-    DataSpec,
-    Family,
-    GenerativeModel,
-    Stepper,
-    build_model,
-    families,
-    get_family,
-    register_family,
-)
+"""Model families behind one protocol (``base.py``), one package per family.
 
-__all__ = [
-    "Batch",
-    "DataSpec",
-    "Family",
-    "GenerativeModel",
-    "Stepper",
-    "build_model",
-    "families",
-    "get_family",
-    "register_family",
-]
+This ``__init__`` imports nothing, so that a family's ``config.py`` can be read without torch.
+"""

@@ -1,8 +1,9 @@
 """The one model protocol every generative family implements.
 
-The trainer, the evaluator, the sweep runner and the report only call these methods; they
-never branch on the family. A new family is one new file that subclasses ``GenerativeModel``
-and calls ``register_family``.
+The trainer, the evaluator, the tasks, the sweep runner and the report only call these
+methods; they never branch on the family. A new family is one new file: a config dataclass,
+a ``GenerativeModel`` subclass, and a ``FamilyInfo`` registered with
+``genimg.config.register_family`` (``tests/models_for_tests.py`` is a complete example).
 
 Protocol (images are float32 in [0, 1], NCHW, at every boundary):
 
@@ -10,61 +11,54 @@ Protocol (images are float32 in [0, 1], NCHW, at every boundary):
   has "d" and "g").
 - ``training_step(batch, stepper) -> dict[str, float | Tensor]``: updates the model on one
   batch and returns named scalars for the log. It calls ``stepper.step(name, loss)`` once per
-  optimiser update; the stepper does zero_grad, backward, gradient averaging across ranks,
-  clipping and the optimiser step. A GAN steps D, then G, inside one training_step (as in
-  Lightning's manual optimisation).
+  optimiser update (``models/stepper.py``). A GAN steps D, then G, inside one training_step
+  (as in Lightning's manual optimisation).
 - ``validation_step(batch) -> dict[str, Tensor]``: per-batch mean losses on held-out data,
-  without updates. The key ``loss`` is what early stopping on val_loss watches. Families with
-  no meaningful held-out loss return ``{}``.
-- ``sample(n, labels=None, **options) -> Tensor``: n images in [0, 1].
-- Optional, where the family has them: ``encode(x, labels)``, ``decode(z, labels)``,
-  ``reconstruct(x, labels)``, ``log_likelihood(x, labels, k) -> dict[str, Tensor]`` (per-image
-  bounds on log p(x) in nats), ``ema_parameter_names()`` (which parameters an EMA averages),
-  ``monitoring_sample_options()`` (the ``sample`` options for FID during training, where the
-  default sampler is too slow to run every few epochs).
+  without updates. The key ``loss`` is what early stopping on val_loss watches; a family
+  with no meaningful held-out loss omits it (and says so in its ``FamilyInfo``).
+- ``sample(n, labels=None, **options) -> Tensor``: n images in [0, 1]. Options a family does
+  not use are ignored (one call serves every family).
+- ``ema_parameter_names()``, ``monitoring_sample_options()``: see their docstrings.
+
+Optional capabilities, each one method; ``model.has(capability)`` says whether a family
+provides it, and ``model.require(capability, purpose)`` refuses with one line otherwise:
+
+==============  ==========================================  ==========================================
+capability      method                                      used by
+==============  ==========================================  ==========================================
+latent          ``latent_space(**options) -> LatentSpace``  explore, latent optimisation (recover),
+                                                            the studio
+denoiser        ``denoiser() -> Denoiser``                  DPS, RePaint, SDEdit (recover, studio)
+likelihood      ``log_likelihood(x, labels, **options)``    evaluate, outliers, the trainer's summary
+reconstruct     ``reconstruct(x, labels)``                  the trainer's reconstructions.png
+discriminator   ``discriminator_score(x, labels)``          outliers (the ``disc`` score)
+==============  ==========================================  ==========================================
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
+from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 
+if TYPE_CHECKING:  # type names only: a family builds neither
+    from genimg.models.denoiser import Denoiser
+    from genimg.models.latent_space import LatentSpace
+    from genimg.models.stepper import Stepper
 
-@dataclass(frozen=True)
-class DataSpec:
-    """What a model needs to know about its data to size itself."""
-
-    image_shape: tuple[int, int, int]  # (C, H, W)
-    num_classes: int
-    levels: int | None  # discrete grey levels, or None if continuous
-
-    @property
-    def channels(self) -> int:
-        return self.image_shape[0]
-
-    @property
-    def image_size(self) -> int:
-        return self.image_shape[-1]
-
-    @property
-    def num_pixels(self) -> int:
-        c, h, w = self.image_shape
-        return c * h * w
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes, "levels": self.levels}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
-        return cls(tuple(d["image_shape"]), int(d["num_classes"]), d.get("levels"))
-
-    @classmethod
-    def of(cls, dataset) -> "DataSpec":
-        return cls(tuple(dataset.image_shape), dataset.num_classes, dataset.levels)
+# capability -> (the method that provides it, what it is, in words, for refusals)
+CAPABILITIES = {
+    "latent": ("latent_space", "a latent space (an encoder or a generator's input)"),
+    "denoiser": ("denoiser", "a denoiser (a diffusion model)"),
+    "likelihood": ("log_likelihood", "a likelihood bound"),
+    "reconstruct": ("reconstruct", "an encoder and a decoder to reconstruct images"),
+    "discriminator": ("discriminator_score", "a discriminator"),
+}
 
 
 @dataclass
@@ -77,6 +71,9 @@ class GenerativeModel(nn.Module):
     """Base class of every family. See the module docstring for the protocol."""
 
     family: ClassVar[str] = ""
+    # Names of the bounds ``log_likelihood`` returns, tightest first: consumers that want one
+    # number per image take the first of these that the result holds.
+    bound_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, spec: DataSpec) -> None:
         super().__init__()
@@ -98,7 +95,7 @@ class GenerativeModel(nn.Module):
         return None
 
     # --- generation -----------------------------------------------------------------------
-    def sample(self, n: int, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
+    def sample(self, n: int, labels: torch.Tensor | int | None = None, **options: Any) -> torch.Tensor:
         raise NotImplementedError
 
     def monitoring_sample_options(self) -> dict[str, Any]:
@@ -106,6 +103,68 @@ class GenerativeModel(nn.Module):
         default sampler is slow (1000-step ancestral diffusion) returns a fast one here."""
         return {}
 
+    # --- optional capabilities (see the module docstring) ----------------------------------
+    def latent_space(self, **options: Any) -> "LatentSpace":
+        """The model's codes as a ``LatentSpace``; ``options`` are the family's own (diffusion: steps)."""
+        raise NotImplementedError
+
+    def denoiser(self) -> "Denoiser":
+        raise NotImplementedError
+
+    def log_likelihood(self, x: torch.Tensor, labels: torch.Tensor | None = None, **options: Any) -> dict[str, torch.Tensor]:
+        """Per-image lower bounds on log p(x) (or log p(x | y) with labels) in nats, by name.
+
+        Options every family accepts (each uses those that apply, as ``sample`` does): ``k``,
+        importance samples; ``t_stride``, a stride over diffusion timesteps (> 1 gives an
+        estimate, named so); ``progress``."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def discriminator_score(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-image score, higher for images that look real."""
+        raise NotImplementedError
+
+    def marginal_log_likelihood(self, x: torch.Tensor, **options: Any) -> dict[str, torch.Tensor]:
+        """Bounds on log p(x) for unlabelled images. A class-conditional model gets the mixture
+        over classes with a uniform prior, log (1/C) sum_y exp(bound_y), itself a lower bound on
+        log p(x) because each bound_y <= log p(x | y). A family with an unconditional mode of its
+        own (diffusion's null class) overrides this."""
+        self.require("likelihood", "a likelihood of unlabelled images")
+        if not self.conditional:
+            return self.log_likelihood(x, None, **options)
+        per_class = [self.log_likelihood(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), **options)
+                     for c in range(self.spec.num_classes)]
+        return {key: torch.logsumexp(torch.stack([b[key].double() for b in per_class]), 0) - math.log(len(per_class))
+                for key in per_class[0]}
+
+    def primary_bound(self, bounds: dict[str, torch.Tensor]) -> str:
+        """The tightest bound in a ``log_likelihood`` result."""
+        return next((name for name in self.bound_names if name in bounds), next(iter(bounds)))
+
+    def has(self, capability: str) -> bool:
+        """Whether this family provides an optional capability (see ``CAPABILITIES``)."""
+        method_name = CAPABILITIES[capability][0]
+        method = getattr(type(self), method_name, None)
+        return method is not None and method is not getattr(GenerativeModel, method_name)
+
+    def refusal(self, capability: str, purpose: str) -> str | None:
+        """None if this model has ``capability``; else the one-line reason ``purpose`` cannot run."""
+        if self.has(capability):
+            return None
+        return f"{purpose} needs {CAPABILITIES[capability][1]}, which a {self.family} does not have"
+
+    def require(self, capability: str, purpose: str) -> None:
+        """Refuse with one line unless this model has ``capability``."""
+        reason = self.refusal(capability, purpose)
+        if reason is not None:
+            raise UserError(reason)
+
+    def capabilities(self) -> list[str]:
+        return [c for c in CAPABILITIES if self.has(c)]
+
+    # --- helpers every family uses ----------------------------------------------------------
     @property
     def conditional(self) -> bool:
         return bool(getattr(self.config, "conditional", False))
@@ -131,117 +190,5 @@ class GenerativeModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def has(self, capability: str) -> bool:
-        """Whether this family provides an optional method (encode, decode, log_likelihood, ...)."""
-        method = getattr(type(self), capability, None)
-        return method is not None and method is not getattr(GenerativeModel, capability, None)
-
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def adam(params, **kwargs) -> torch.optim.Adam:
-    """Adam with the fused kernel where torch has it for the parameters' device (several
-    times less optimiser overhead per step for small models on CPU)."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, **kwargs)
-
-
-class Stepper:
-    """Does one optimiser update for a model's training_step: the part every family shares.
-
-    zero_grad -> backward -> average gradients over ranks (torch.distributed all-reduce, what
-    DDP does, done here so a GAN's two optimisers and two backward passes per step need no
-    special case) -> clip -> step.
-    """
-
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float | None = None, world_size: int = 1):
-        self.optimizers = optimizers
-        self.grad_clip = grad_clip
-        self.world_size = world_size
-        self.grad_norms: dict[str, float] = {}
-
-    def step(self, name: str, loss: torch.Tensor) -> None:
-        if name not in self.optimizers:
-            raise KeyError(f"no optimiser named '{name}'; have {sorted(self.optimizers)}")
-        optimizer = self.optimizers[name]
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.world_size > 1:
-            _all_reduce_mean_grads(params, self.world_size)
-        if self.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-            self.grad_norms[name] = float(norm)
-        optimizer.step()
-
-
-def _all_reduce_mean_grads(params: list[nn.Parameter], world_size: int) -> None:
-    import torch.distributed as dist
-
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])  # one collective, like DDP's buckets
-    dist.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-# ---------------------------------------------------------------------------- family registry
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    config_cls: type
-    model_cls: Callable[..., GenerativeModel]
-    description: str
-    train_defaults: dict[str, Any] = field(default_factory=dict)
-
-
-_FAMILIES: dict[str, Family] = {}
-
-
-def register_family(name: str, config_cls: type, description: str, train_defaults: dict[str, Any] | None = None):
-    """Class decorator: ``@register_family("vae", VAEConfig, "...")``."""
-
-    def decorator(model_cls):
-        model_cls.family = name
-        _FAMILIES[name] = Family(name, config_cls, model_cls, description, dict(train_defaults or {}))
-        return model_cls
-
-    return decorator
-
-
-def get_family(name: str) -> Family:
-    _import_builtin_families()
-    if name not in _FAMILIES:
-        raise UserError(f"unknown model family '{name}'; choose one of {', '.join(sorted(_FAMILIES))}")
-    return _FAMILIES[name]
-
-
-def families() -> list[Family]:
-    _import_builtin_families()
-    return list(_FAMILIES.values())
-
-
-def build_model(family_name: str, config: Any, spec: DataSpec) -> GenerativeModel:
-    return get_family(family_name).model_cls(config, spec)
-
-
-def _import_builtin_families() -> None:
-    import importlib
-
-    for module in ("genimg.models.vae", "genimg.models.gan", "genimg.models.diffusion"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a real missing dependency, not a family not written yet
-                raise

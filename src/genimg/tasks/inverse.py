@@ -46,7 +46,6 @@ R vs O). ``genimg recover`` is its command line. Everything is deterministic giv
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
@@ -60,8 +59,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genimg.data.splits import load_split
 from genimg.errors import UserError
 from genimg.evaluate.recovery import RecoveryMetrics
+from genimg.images import save_png
+from genimg.io import write_json, write_text
+from genimg.models.latent_space import LatentSpace
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
 from genimg.tasks.degradations import (
     AveragePool,
     Degradation,
@@ -199,32 +204,41 @@ class LatentFit:
     data_term: torch.Tensor  # (N,) after
 
 
-def differentiable_decoder(model) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
-    """z (and labels) -> images in [0, 1], with gradients flowing to z."""
-    if model.family == "vae":
-        return lambda z, labels: model.decode(z, labels)
-    if model.family == "dcgan":
-        # DCGAN.decode runs under inference_mode (no gradients); its generator network (eval
-        # mode, as load_model leaves it) is the same map, in [-1, 1].
-        return lambda z, labels: (model.generator(z, labels) + 1) / 2
-    raise UserError(f"latent optimisation needs a model with a decoder (vae or dcgan), not a {model.family}")
+def latent_optimisation_refusal(model) -> str | None:
+    """None if latent optimisation can work in the model's latent space (a decoder that passes
+    gradients to codes with an N(0, I) prior on each coordinate), else why not."""
+    reason = model.refusal("latent", "latent optimisation")
+    if reason is None:
+        space = model.latent_space()
+        if not (space.differentiable and space.per_dimension):
+            reason = (f"latent optimisation needs a differentiable decoder from codes with an N(0, I) prior, "
+                      f"and a {model.family}'s {space.name} is not one")
+    return reason
+
+
+def optimisable_latent(model) -> LatentSpace:
+    reason = latent_optimisation_refusal(model)
+    if reason is not None:
+        raise UserError(reason)
+    return model.latent_space()
 
 
 def latent_optimisation(model, degradation: Degradation, y: torch.Tensor, *, steps: int = 300, restarts: int = 4,
                         lam: float = 1e-3, lr: float = 0.05, generator: torch.Generator | None = None) -> LatentFit:
     """Bora et al. 2017: argmin_z ||A(G(z)) - y||^2 + lam ||z||^2, best of several starts."""
-    decode = differentiable_decoder(model)
-    n, latent_dim = y.shape[0], model.latent_dim
+    space = optimisable_latent(model)
+    decode = space.decode
+    n, latent_dim = y.shape[0], space.dim
     device = model.device
     classes = model.spec.num_classes if model.conditional else 1  # a conditional model tries every label
     class_labels = torch.arange(classes, device=device).repeat_interleave(n) if model.conditional else None  # (classes * n,)
     random_starts = torch.randn(restarts, 1, n, latent_dim, generator=generator).to(device)
     starts = [random_starts.expand(restarts, classes, n, latent_dim)]
-    if model.family == "vae":  # one more start: the encoder's mean for the degraded image (per label)
+    if space.can_encode:  # one more start: the code of the degraded image itself (per label)
         observed = degradation.observed_image(y).to(device)
         with torch.no_grad():
-            mu, _ = model.encode(observed.repeat(classes, 1, 1, 1), class_labels)
-        starts.append(mu.view(1, classes, n, latent_dim))
+            code = space.encode(observed.repeat(classes, 1, 1, 1), class_labels)
+        starts.append(code.view(1, classes, n, latent_dim))
     z0 = torch.cat(starts)  # (starts, classes, n, L)
     num_starts = z0.shape[0]
     # Every (start, class, image) candidate is one row of a single batch.
@@ -256,25 +270,6 @@ def latent_optimisation(model, degradation: Degradation, y: torch.Tensor, *, ste
 # ---------------------------------------------------------------------------- diffusion solvers
 
 
-def _require_diffusion(model, method: str) -> None:
-    if model.family != "diffusion":
-        raise UserError(f"{method} needs a diffusion model, not a {model.family}")
-
-
-def _alpha_bar(model, t: int, like: torch.Tensor) -> torch.Tensor:
-    """abar at timestep t (-1: the clean image) as (N,) in ``like``'s dtype and device."""
-    return model.schedule.alpha_bar(torch.tensor(int(t))).to(like.device, like.dtype).expand(like.shape[0])
-
-
-def _predict_x0(model, x_t: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The network output at (x_t, t) and the clean image (in [-1, 1]) it implies, unclipped."""
-    from genimg.models.diffusion import x0_and_eps
-
-    output = model.model_output(x_t, t)  # conditional models: the null class (labels unknown)
-    x0, _ = x0_and_eps(model.prediction, output, x_t, _alpha_bar(model, t, x_t))
-    return output, x0
-
-
 def _noise(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     return torch.randn(shape, generator=generator).to(device)
 
@@ -283,17 +278,18 @@ def diffusion_posterior_sampling(model, degradation: Degradation, y: torch.Tenso
                                  scale: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Chung et al. 2022, Alg. 1: ancestral sampling with a gradient step towards the
     measurement after every reverse step. ``scale`` None: 2.0, or 0.5 for noisy measurements."""
-    _require_diffusion(model, "dps")
+    model.require("denoiser", "dps")
+    denoiser = model.denoiser()
     if scale is None:
         scale = 0.5 if degradation.noise_sigma > 0 else 2.0
-    sampler = model.make_sampler("ddpm", steps=steps)
-    device = model.device
+    sampler = denoiser.make_sampler("ddpm", steps=steps)
+    device = denoiser.device
     y = y.to(device)
-    x = _noise((y.shape[0], *model.spec.image_shape), generator, device)
+    x = _noise((y.shape[0], *denoiser.image_shape), generator, device)
     for t in sampler.timesteps.tolist():
         with torch.enable_grad():
             x_in = x.detach().requires_grad_(True)
-            output, x0 = _predict_x0(model, x_in, t)
+            output, x0 = denoiser.predict(x_in, t)  # conditional models: the null class (labels unknown)
             residual = degradation.operator((x0 + 1) / 2) - y
             distance = residual.flatten(1).norm(dim=1)  # per image; images do not interact in the U-Net
             (gradient,) = torch.autograd.grad(distance.sum(), x_in)
@@ -323,31 +319,32 @@ def repaint_schedule(steps: int, jump_length: int, resamples: int) -> list[int]:
 def repaint(model, degradation: Degradation, y: torch.Tensor, *, steps: int = 50, jump_length: int = 5,
             resamples: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
     """Lugmayr et al. 2022: inpainting with an unconditional diffusion model."""
-    _require_diffusion(model, "repaint")
+    model.require("denoiser", "repaint")
+    denoiser = model.denoiser()
     if degradation.mask is None:
         raise UserError("repaint solves inpainting only (--task inpaint); use dps or sdedit for other tasks")
-    sampler = model.make_sampler("ddpm", steps=steps)
-    device = model.device
+    sampler = denoiser.make_sampler("ddpm", steps=steps)
+    device = denoiser.device
     timesteps = sampler.timesteps.flip(0).tolist()  # ascending: position i is timestep timesteps[i]
     keep = degradation.mask.to(device)
     known = degradation.operator.to_image(y.to(device)) * 2 - 1  # in [-1, 1]; zero where unknown (masked out below)
-    shape = (y.shape[0], *model.spec.image_shape)
+    shape = (y.shape[0], *denoiser.image_shape)
     x = _noise(shape, generator, device)
     path = repaint_schedule(len(timesteps), jump_length, resamples)
     with torch.no_grad():
         for here, there in zip(path[:-1], path[1:]):
             t = timesteps[here]
             if there < here:  # one reverse step, then the known pixels at the new level
-                output, _ = _predict_x0(model, x, t)
+                output, _ = denoiser.predict(x, t)
                 unknown = sampler.step(output, t, x, generator=generator)
                 if there >= 0:
-                    abar = _alpha_bar(model, timesteps[there], x).view(-1, 1, 1, 1)
+                    abar = denoiser.alpha_bar(timesteps[there], x).view(-1, 1, 1, 1)
                     known_t = abar.sqrt() * known + (1 - abar).sqrt() * _noise(shape, generator, device)
                 else:
                     known_t = known
                 x = keep * known_t + (1 - keep) * unknown
             else:  # jump back: noise one step forward, q(x_t' | x_t)
-                ratio = (_alpha_bar(model, timesteps[there], x) / _alpha_bar(model, t, x)).view(-1, 1, 1, 1)
+                ratio = (denoiser.alpha_bar(timesteps[there], x) / denoiser.alpha_bar(t, x)).view(-1, 1, 1, 1)
                 x = ratio.sqrt() * x + (1 - ratio).sqrt() * _noise(shape, generator, device)
     return ((x + 1) / 2).clamp(0, 1)
 
@@ -362,11 +359,12 @@ def sdedit(model, images: torch.Tensor, *, strength: float | None = 0.5, noise_s
     covers ``noise_sigma``: x_t = sqrt(abar) (2 images - 1) + sqrt(1 - abar (1 + 4 sigma^2)) n
     is then exactly distributed as q(x_t | clean image).
     """
-    _require_diffusion(model, "sdedit")
-    sampler = model.make_sampler("ddpm", steps=steps)
-    device = model.device
+    model.require("denoiser", "sdedit")
+    denoiser = model.denoiser()
+    sampler = denoiser.make_sampler("ddpm", steps=steps)
+    device = denoiser.device
     descending = sampler.timesteps.tolist()
-    abars = model.schedule.alpha_bar(sampler.timesteps).tolist()
+    abars = [float(denoiser.alpha_bar(t, torch.zeros(1, dtype=torch.float64))) for t in descending]
     noise_var = 4 * noise_sigma**2  # the noise in [-1, 1] units
     if strength is None:
         if noise_sigma <= 0:
@@ -376,9 +374,9 @@ def sdedit(model, images: torch.Tensor, *, strength: float | None = 0.5, noise_s
             raise UserError(f"noise sigma {noise_sigma} exceeds what the model's schedule can absorb")
         start = covering[-1]  # the least noisy timestep that still covers the noise
     else:
-        target = strength * model.schedule.timesteps - 1
+        target = strength * denoiser.timesteps - 1
         start = min(descending, key=lambda t: abs(t - target))
-    abar = _alpha_bar(model, start, images).view(-1, 1, 1, 1).to(device)
+    abar = denoiser.alpha_bar(start, images).view(-1, 1, 1, 1).to(device)
     x0 = images.to(device) * 2 - 1
     extra = (1 - abar * (1 + noise_var)).clamp(min=0).sqrt()
     x = abar.sqrt() * x0 + extra * _noise(x0.shape, generator, device)
@@ -386,7 +384,7 @@ def sdedit(model, images: torch.Tensor, *, strength: float | None = 0.5, noise_s
         for t in descending:
             if t > start:
                 continue
-            output, _ = _predict_x0(model, x, t)
+            output, _ = denoiser.predict(x, t)
             x = sampler.step(output, t, x, generator=generator)
     return ((x + 1) / 2).clamp(0, 1)
 
@@ -468,47 +466,59 @@ def baseline_richardson_lucy(degradation: Degradation, y: torch.Tensor, options:
 # ---------------------------------------------------------------------------- the method table
 
 
+def _denoiser_refusal(name: str) -> Callable[[Any], str | None]:
+    return lambda model: model.refusal("denoiser", name)
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
     kind: str  # "classical" or "generative"
     tasks: tuple[str, ...]  # tasks it solves
-    family: str | None  # model family it needs (None: any, or none)
     description: str
+    # For a generative method: model -> None if the model can run it, else why not (by capability).
+    refusal: Callable[[Any], str | None] | None = None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("identity", "classical", TASKS, None, "the degraded image itself"),
-    Method("bicubic", "classical", ("superres",), None, "bicubic upsampling"),
-    Method("tv", "classical", ("denoise",), None, "total-variation denoising (Chambolle)"),
-    Method("nlm", "classical", ("denoise",), None, "non-local means with the known sigma"),
-    Method("biharmonic", "classical", ("inpaint",), None, "biharmonic inpainting"),
-    Method("richardson-lucy", "classical", ("deblur",), None, "Richardson-Lucy deconvolution with the known kernel"),
-    Method("latent", "generative", TASKS, "vae|dcgan", "latent optimisation (Bora et al. 2017)"),
-    Method("dps", "generative", TASKS, "diffusion", "diffusion posterior sampling (Chung et al. 2022)"),
-    Method("repaint", "generative", ("inpaint",), "diffusion", "RePaint (Lugmayr et al. 2022)"),
-    Method("sdedit", "generative", TASKS, "diffusion", "SDEdit (Meng et al. 2022)"),
+    Method("identity", "classical", TASKS, "the degraded image itself"),
+    Method("bicubic", "classical", ("superres",), "bicubic upsampling"),
+    Method("tv", "classical", ("denoise",), "total-variation denoising (Chambolle)"),
+    Method("nlm", "classical", ("denoise",), "non-local means with the known sigma"),
+    Method("biharmonic", "classical", ("inpaint",), "biharmonic inpainting"),
+    Method("richardson-lucy", "classical", ("deblur",), "Richardson-Lucy deconvolution with the known kernel"),
+    Method("latent", "generative", TASKS, "latent optimisation (Bora et al. 2017)", latent_optimisation_refusal),
+    Method("dps", "generative", TASKS, "diffusion posterior sampling (Chung et al. 2022)", _denoiser_refusal("dps")),
+    Method("repaint", "generative", ("inpaint",), "RePaint (Lugmayr et al. 2022)", _denoiser_refusal("repaint")),
+    Method("sdedit", "generative", TASKS, "SDEdit (Meng et al. 2022)", _denoiser_refusal("sdedit")),
 ]}
 
 
-def available_methods(task: str, family: str) -> list[str]:
-    return [m.name for m in METHODS.values()
-            if task in m.tasks and (m.family is None or family in m.family.split("|"))]
+def method_refusal(method: Method, model) -> str | None:
+    """None if ``model`` (None: no model) can run ``method``, else why not."""
+    if method.refusal is None:
+        return None
+    if model is None:
+        return f"{method.name} needs a trained model, and none was given"
+    return method.refusal(model)
 
 
-def resolve_methods(names: list[str] | None, task: str, family: str) -> list[str]:
-    """The methods to run: all that serve this task and family, or the named ones, checked."""
-    valid = available_methods(task, family)
+def available_methods(task: str, model) -> list[str]:
+    return [m.name for m in METHODS.values() if task in m.tasks and method_refusal(m, model) is None]
+
+
+def resolve_methods(names: list[str] | None, task: str, model) -> list[str]:
+    """The methods to run: all that serve this task and model, or the named ones, checked."""
+    valid = available_methods(task, model)
     if not names or names == ["all"]:
         return valid
     for name in names:
         if name not in METHODS:
-            raise UserError(f"unknown method '{name}'; choose from {', '.join(valid)} (for --task {task} with a {family})")
+            raise UserError(f"unknown method '{name}'; choose from {', '.join(valid)} (for --task {task})")
         method = METHODS[name]
-        if method.family is not None and family not in method.family.split("|"):
-            have = f"this run is a {family}" if family != "none" else "no model was given"
-            raise UserError(f"method '{name}' needs a {method.family.replace('|', ' or ')} model, {have}; "
-                            f"for --task {task} choose from {', '.join(valid)}")
+        reason = method_refusal(method, model)
+        if reason is not None:
+            raise UserError(f"{reason}; for --task {task} choose from {', '.join(valid)}")
         if task not in method.tasks:
             raise UserError(f"method '{name}' does not solve --task {task}; choose from {', '.join(valid)}")
     return list(dict.fromkeys(names))
@@ -656,8 +666,7 @@ def recover(model, originals: torch.Tensor, spec: TaskSpec, methods: list[str] |
     """
     spec = spec.resolved()
     options = options or SolverOptions()
-    family = model.family if model is not None else "none"
-    names = resolve_methods(methods, spec.task, family)
+    names = resolve_methods(methods, spec.task, model)
     originals = originals.detach().float().cpu()
     damage = torch.Generator().manual_seed(seed)
     degradation = make_degradation(spec, tuple(originals.shape[1:]), originals.shape[0], damage)
@@ -727,11 +736,8 @@ def recovery_figure(columns: dict[str, torch.Tensor], mask: torch.Tensor | None 
 
 
 def _load_images(run, split: str, n: int) -> tuple[torch.Tensor, str]:
-    from genimg.data.registry import load_dataset
-
     d = run.config().data
-    data = load_dataset(d.dataset, split, image_size=d.image_size, root=d.root, binarize=d.binarize,
-                        classes=d.classes, limit=d.limit)
+    data = load_split(d, split)
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     if n > len(data):
@@ -744,17 +750,12 @@ def run_recovery(run_path: str | Path, spec: TaskSpec, methods: list[str] | None
                  progress: Callable[[str], None] | None = None) -> tuple[Recovery, Path]:
     """Recover the first ``n`` images of a split of the run's dataset; write figure.png,
     metrics.json and metrics.csv into ``out`` (default RUN/recover/<task>)."""
-    from genimg.experiments.records import RunDir
-    from genimg.images import save_png
-    from genimg.io import write_json, write_text
-    from genimg.train import load_model
-
     run = RunDir.open(run_path)
     spec = spec.resolved()
     family = run.config().family
-    names = resolve_methods(methods, spec.task, family)  # fail before loading anything heavy
+    model = load_model(run.path, ema=ema)
+    names = resolve_methods(methods, spec.task, model)  # fail before loading the data
     make_degradation(spec, tuple(run.spec().image_shape), 1)  # likewise for tasks the data cannot serve
-    model = load_model(run.path, ema=ema) if any(METHODS[m].kind == "generative" for m in names) else None
     originals, dataset = _load_images(run, split, n)
     result = recover(model, originals, spec, names, options, seed, progress)
     result.info.update({"run": str(run.path), "family": family, "dataset": dataset, "split": split, "seed": seed,
@@ -790,21 +791,15 @@ def load_input_image(path: str | Path, image_shape: tuple[int, int, int]) -> tor
 def run_edit(run_path: str | Path, input_path: str | Path, *, strength: float = 0.5, n: int = 8, seed: int = 0,
              steps: int | None = None, out: str | Path | None = None, ema: bool = True) -> tuple[torch.Tensor, Path]:
     """SDEdit on a user's image: ``n`` edits of it, written beside it as RUN/recover/edit/figure.png."""
-    from genimg.experiments.records import RunDir
-    from genimg.images import save_png
-    from genimg.io import write_json
-    from genimg.train import load_model
-
     run = RunDir.open(run_path)
-    family = run.config().family
-    if family != "diffusion":
-        raise UserError(f"--task edit uses sdedit, which needs a diffusion model; this run is a {family}; "
-                        f"with a {family} choose one of {', '.join(TASKS[:-1])}")
+    model = load_model(run.path, ema=ema)
+    reason = model.refusal("denoiser", "--task edit (sdedit)")
+    if reason is not None:
+        raise UserError(f"{reason}; with this model choose one of {', '.join(TASKS)}")
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
     options = SolverOptions(strength=strength, steps=steps)  # validates strength and steps
     image = load_input_image(input_path, tuple(run.spec().image_shape))
-    model = load_model(run.path, ema=ema)
     generator = torch.Generator().manual_seed(_method_seed(seed, "sdedit"))
     edits = sdedit(model, image.repeat(n, 1, 1, 1), strength=options.strength, steps=options.steps or options.sdedit_steps,
                    generator=generator).cpu()
@@ -815,69 +810,3 @@ def run_edit(run_path: str | Path, input_path: str | Path, *, strength: float = 
                                           "strength": strength, "n": n, "seed": seed,
                                           "steps": options.steps or options.sdedit_steps})
     return edits, out_dir
-
-
-# ---------------------------------------------------------------------------- command line
-
-EPILOG = """examples:
-  genimg recover RUN --task denoise --sigma 0.3
-  genimg recover RUN --task inpaint --mask random --rate 0.5
-  genimg recover RUN --task inpaint --mask box --method repaint --method biharmonic
-  genimg recover RUN --task superres --factor 2
-  genimg recover RUN --task deblur --blur-sigma 1.0
-  genimg recover RUN --task colorize                       (RGB datasets)
-  genimg recover RUN --task edit --input strokes.png --strength 0.5   (diffusion)
-methods: identity, bicubic, tv, nlm, biharmonic, richardson-lucy (classical); latent (vae, dcgan);
-dps, repaint, sdedit (diffusion). Default: every method that serves the task and the model.
-"""
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("recover", help="recover damaged images with a trained model (denoise, inpaint, ...)",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run directory")
-    p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS + (EDIT_TASK,))}")
-    p.add_argument("--sigma", type=float, help="noise std in [0, 1] units (denoise: 0.3; other tasks: none)")
-    p.add_argument("--mask", help="inpaint: random (default), box, half, or a PNG of the image size (white keeps)")
-    p.add_argument("--rate", type=float, help="inpaint, random mask: fraction of pixels removed (default 0.5)")
-    p.add_argument("--factor", type=int, help="superres: downsampling factor (default 2)")
-    p.add_argument("--blur-sigma", type=float, help="deblur: Gaussian kernel std in pixels (default 1.0)")
-    p.add_argument("--method", action="append", help="a method to run (repeatable or comma-separated; default all that apply)")
-    p.add_argument("--n", type=int, help="images to recover from the split (default 64; edits for --task edit, default 8)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split", default="test", help="dataset split to take images from (default test)")
-    p.add_argument("--steps", type=int, help="diffusion methods: reverse-chain steps (dps 100, repaint 50, sdedit 100)")
-    p.add_argument("--posterior-samples", type=int, help="diffusion methods: average this many samples (default 1)")
-    p.add_argument("--dps-scale", type=float, help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)")
-    p.add_argument("--restarts", type=int, help="latent: random starts (default 4)")
-    p.add_argument("--latent-steps", type=int, help="latent: Adam steps (default 300)")
-    p.add_argument("--lam", type=float, help="latent: prior weight (default 0.001)")
-    p.add_argument("--strength", type=float, help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)")
-    p.add_argument("--input", help="--task edit: the stroke painting or rough image (PNG)")
-    p.add_argument("--out", help="output directory (default RUN/recover/TASK)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
-    p.set_defaults(handler=cmd_recover)
-
-
-def cmd_recover(args: argparse.Namespace) -> None:
-    if args.task == EDIT_TASK:
-        if not args.input:
-            raise UserError("--task edit needs --input PNG (a stroke painting or rough image to turn into a realistic one)")
-        _, out_dir = run_edit(args.run, args.input, strength=0.5 if args.strength is None else args.strength,
-                              n=8 if args.n is None else args.n, seed=args.seed, steps=args.steps, out=args.out,
-                              ema=not args.no_ema)
-        print(f"wrote {out_dir / 'figure.png'}")
-        return
-    if args.input:
-        raise UserError("--input is for --task edit; the other tasks degrade images of the run's dataset themselves")
-    overrides = {k: getattr(args, k) for k in ("steps", "posterior_samples", "dps_scale", "restarts", "latent_steps",
-                                               "lam", "strength") if getattr(args, k) is not None}
-    options = SolverOptions(**overrides)
-    methods = [m.strip() for item in (args.method or []) for m in item.split(",") if m.strip()]
-    spec = TaskSpec(args.task, args.sigma, args.mask, args.rate, args.factor, args.blur_sigma)
-    result, out_dir = run_recovery(args.run, spec, methods or None, n=64 if args.n is None else args.n, seed=args.seed,
-                                   split=args.split, options=options, out=args.out, ema=not args.no_ema,
-                                   progress=lambda name: print(f"  {name} ...", flush=True))
-    print(f"{spec.task}: {result.task.to_dict()}, {result.originals.shape[0]} images")
-    print(result.format_table())
-    print(f"wrote {out_dir / 'figure.png'}, metrics.json, metrics.csv")

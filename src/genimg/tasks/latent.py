@@ -30,7 +30,6 @@ what ``genimg explore`` calls.
 """
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,141 +38,25 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from genimg.data.splits import load_split
 from genimg.errors import UserError
 from genimg.io import atomic_path, write_json
 from genimg.models.base import GenerativeModel
+from genimg.models.latent_space import LatentSpace
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
 
 VIEWS = ("recon", "interp", "manifold", "traverse", "scatter")
 METHODS = ("linear", "slerp")
 ENCODE_BATCH = 256  # images per encoder call: bounds memory for DDIM inversion of a whole test set
 
 
-# ---------------------------------------------------------------------------- latent spaces
-
-
-class LatentSpace:
-    """A model's codes as (N, D) tensors, whatever the family. Subclasses say how to encode and decode."""
-
-    name = ""  # what a code is, for figure titles
-    can_encode = False
-    per_dimension = False  # coordinates with an N(0, 1) prior each, meaningful one at a time
-
-    def __init__(self, model: GenerativeModel) -> None:
-        self.model = model
-
-    @property
-    def dim(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.device
-
-    @property
-    def conditional(self) -> bool:
-        return self.model.conditional
-
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        raise UserError(f"this {self.model.family} has no encoder")
-
-    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def reconstruct(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(self.encode(images, labels), labels)
-
-    def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n codes drawn from the model's prior N(0, I), reproducible through ``generator``."""
-        return torch.randn(n, self.dim, generator=generator).to(self.device)
-
-    def labels_for(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
-        """Labels to pass to the model: None for an unconditional one, n class indices otherwise."""
-        if not self.conditional:
-            return None
-        if labels is None:
-            raise UserError(f"this {self.model.family} is class-conditional: pass labels (--label K on the command line)")
-        labels = torch.as_tensor(labels, device=self.device).long()
-        if labels.dim() == 0:
-            labels = labels.expand(n)
-        classes = self.model.spec.num_classes
-        if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
-            raise UserError(f"labels must lie in 0..{classes - 1}, got {labels.min().item()}..{labels.max().item()}")
-        return labels
-
-
-class PosteriorMeanSpace(LatentSpace):
-    """A VAE's z: images are encoded to the mean of q(z|x) and decoded to the mean of p(x|z)."""
-
-    name = "posterior mean z"
-    can_encode = True
-    per_dimension = True
-
-    @property
-    def dim(self) -> int:
-        return self.model.latent_dim
-
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        mu, _ = self.model.encode(images.to(self.device), labels)
-        return mu
-
-    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.decode(codes.to(self.device), labels)
-
-
-class GeneratorSpace(LatentSpace):
-    """A GAN's z: decoded by the generator; there is no way back from an image."""
-
-    name = "z"
-
-    per_dimension = True
-
-    @property
-    def dim(self) -> int:
-        return self.model.latent_dim
-
-    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.decode(codes.to(self.device), labels)
-
-
-class DDIMNoiseSpace(LatentSpace):
-    """A diffusion model's x_T under the deterministic DDIM ODE (eta = 0): ``ddim_invert`` encodes,
-    DDIM sampling from the given noise decodes. Predictions are not clipped either way, so a round
-    trip retraces the same path and returns the image up to the step-size error."""
-
-    name = "DDIM-inverted noise x_T"
-    can_encode = True
-
-    def __init__(self, model: GenerativeModel, steps: int = 50) -> None:
-        super().__init__(model)
-        if steps < 1:
-            raise UserError(f"DDIM steps must be at least 1, got {steps}")
-        self.steps = steps
-
-    @property
-    def dim(self) -> int:
-        return self.model.spec.num_pixels
-
-    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.ddim_invert(images.to(self.device), steps=self.steps, labels=labels).flatten(1)
-
-    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        noise = codes.to(self.device).reshape(-1, *self.model.spec.image_shape)
-        # guidance=1 as in ddim_invert: the decoder must follow the ODE the encoder followed.
-        return self.model.sample(noise.shape[0], labels=labels, noise=noise, sampler="ddim", steps=self.steps,
-                                 eta=0.0, clip=False, guidance=1.0, progress=False)
-
-
-def latent_space(model: GenerativeModel, ddim_steps: int = 50) -> LatentSpace:
-    """The latent space this model offers, chosen by its capabilities (see the module docstring)."""
+def latent_space(model: GenerativeModel | LatentSpace, ddim_steps: int = 50) -> LatentSpace:
+    """The model's latent space (its ``latent`` capability); a space passes through unchanged."""
     if isinstance(model, LatentSpace):
         return model
-    if model.has("encode") and model.has("decode"):
-        return PosteriorMeanSpace(model)
-    if model.has("ddim_invert"):
-        return DDIMNoiseSpace(model, ddim_steps)
-    if model.has("decode") and hasattr(model, "latent_dim"):
-        return GeneratorSpace(model)
-    raise UserError(f"the {model.family} family has no latent space to explore (no encode/decode or ddim_invert)")
+    model.require("latent", "exploring a model")
+    return model.latent_space(steps=ddim_steps)
 
 
 def supported_views(space: LatentSpace) -> dict[str, str | None]:
@@ -848,10 +731,6 @@ def explore(run: str | Path, what: str | Sequence[str] = "all", options: Explore
     """Run views on a run directory's kept model and its test split, writing PNGs into
     ``out`` (default RUN/explore/). ``what`` is a view, a list of views or "all" (every view the
     model serves; the others are skipped with a note). Returns {view: result}."""
-    from genimg.data import load_dataset
-    from genimg.experiments.records import RunDir
-    from genimg.train import load_model
-
     options = options or ExploreOptions()
     run_dir = RunDir.open(run)
     config = run_dir.config()
@@ -879,9 +758,7 @@ def explore(run: str | Path, what: str | Sequence[str] = "all", options: Explore
 
     def test_split():
         if not test_cache:
-            d = config.data
-            test_cache.append(load_dataset(d.dataset, "test", image_size=d.image_size, root=d.root, binarize=d.binarize,
-                                           classes=d.classes, limit=d.limit))
+            test_cache.append(load_split(config.data, "test"))
         return test_cache[0]
 
     def pick(count: int) -> torch.Tensor:
@@ -978,43 +855,3 @@ def _image_pairs(test, pairs: int, seed: int, same_class: bool) -> dict[str, tor
 
 
 # ---------------------------------------------------------------------------- command line
-
-EPILOG = """views:
-  recon     test images beside their reconstructions, with per-image MSE and SSIM (VAE, diffusion)
-  interp    linear and spherical interpolation between test images or prior draws (all families)
-  manifold  a grid of decoded codes: prior quantiles for a 2-D latent, else principal directions (VAE; 2-D DCGAN)
-  traverse  one latent coordinate per row, moved around a test image's code or a draw (VAE, DCGAN)
-  scatter   the encoded test set coloured by label; PCA and t-SNE above 2-D (VAE, diffusion)
-
-examples:
-  genimg explore runs/vae-digits-...                     every view the model serves, into RUN/explore/
-  genimg explore RUN --what interp --method slerp --steps 12
-  genimg explore RUN --what manifold --n 20
-  genimg explore RUN --what traverse --index 5 --steps 11
-"""
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explore", help="look inside a trained model: reconstructions, interpolations, manifold, traversals, scatter",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run directory")
-    p.add_argument("--what", nargs="+", choices=[*VIEWS, "all"], default=["all"], help="views to draw (default: all the model serves)")
-    p.add_argument("--n", type=int, help="recon: images (16); interp: pairs (6); manifold: grid side (15); "
-                                         "traverse: coordinates (up to 10); scatter: test images (all)")
-    p.add_argument("--steps", type=int, help="interp: points per path (10); traverse: offsets per coordinate (9)")
-    p.add_argument("--method", choices=[*METHODS, "both"], default="both", help="interpolation path (default both)")
-    p.add_argument("--between", choices=["auto", "images", "seeds"], default="auto",
-                   help="interpolate between test images or prior draws (auto: images when the model has an encoder)")
-    p.add_argument("--seed", type=int, default=0, help="picks test images and prior draws")
-    p.add_argument("--label", type=int, help="class-conditional models: the class to decode with")
-    p.add_argument("--index", type=int, default=0, help="traverse: the test image whose code is traversed")
-    p.add_argument("--ddim-steps", type=int, default=50, help="diffusion: steps of the DDIM encoder/decoder (default 50)")
-    p.add_argument("--out", help="output directory (default RUN/explore)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
-    p.set_defaults(handler=cmd_explore)
-
-
-def cmd_explore(args: argparse.Namespace) -> None:
-    options = ExploreOptions(n=args.n, steps=args.steps, method=args.method, seed=args.seed, label=args.label,
-                             index=args.index, between=args.between, ddim_steps=args.ddim_steps)
-    explore(args.run, args.what, options, out=args.out, ema=not args.no_ema)

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from genimg.data.registry import ImageDataset, load_dataset
+from genimg.data.dataset import ImageDataset
+from genimg.data.perturbed import random_levels
+from genimg.data.registry import available_datasets, load_dataset
 from genimg.errors import UserError
-from genimg.models.base import DataSpec
+from genimg.data.spec import DataSpec
 
 BUILTIN_SETS = {
     "heldout": "the classes the run was not trained on (all splits)",
@@ -63,8 +65,6 @@ def parse_set_names(text: str | list[str] | None) -> list[str]:
 
     Unknown names raise a UserError listing the valid ones; a dataset name is accepted if the
     data registry knows it (whether it loads offline is found out when it is loaded)."""
-    from genimg.data.registry import available_datasets
-
     items = text.split(",") if isinstance(text, str) else list(text or ["all"])
     names: list[str] = []
     registered = {info.name for info in available_datasets()}
@@ -111,13 +111,6 @@ def fit_to_spec(images: torch.Tensor, spec: DataSpec) -> torch.Tensor:
     if images.shape[-2:] != (h, w):
         images = F.interpolate(images, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
     return quantize(images, spec.levels)
-
-
-def random_levels(shape: tuple[int, ...], levels: int | None, generator: torch.Generator) -> torch.Tensor:
-    """Values drawn uniformly from the grey levels (uniform in [0, 1] for continuous data)."""
-    if levels is None:
-        return torch.rand(shape, generator=generator)
-    return torch.randint(0, levels, shape, generator=generator).float() / (levels - 1)
 
 
 def _subsample(images: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -46,11 +46,9 @@ for another score later does not recompute them.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import hashlib
-import inspect
 import io
 import json
 import math
@@ -64,10 +62,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genimg.data.registry import SPLITS, ImageDataset, load_dataset, register_dataset
+from genimg.config.run_config import apply_overrides
+from genimg.data.perturbed import perturbed_dataset_name
 from genimg.errors import UserError
+from genimg.images import save_grid
+from genimg.io import atomic_path, write_json, write_text
 from genimg.models.base import GenerativeModel
-from genimg.tasks.ood_sets import BUILTIN_SETS, OODSet, make_ood_set, parse_set_names, random_levels, valid_set_names
+from genimg.rng import fixed_seed
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
+from genimg.tasks.ood_sets import BUILTIN_SETS, OODSet, make_ood_set, parse_set_names, valid_set_names
+from genimg.train.trainer import load_splits, train
 
 SCORES = {
     "nll": "negative log-likelihood bound, nats per image",
@@ -77,7 +82,6 @@ SCORES = {
     "disc": "negated discriminator logit (GAN; not a likelihood)",
 }
 LIKELIHOOD_SCORES = ("nll", "ratio", "complexity", "typicality")
-BOUND_PREFERENCE = ("iw", "vlb", "vlb_estimate", "elbo")  # the tightest bound a family returns
 TPR_TARGET = 0.95
 PANELS_PER_ROW = 4  # histogram panels per row in hist_<score>.png
 EXAMPLES_PER_SET = 16  # images per row of sets.png
@@ -186,31 +190,6 @@ def typicality_statistic(batch_nll: torch.Tensor, reference_mean: float) -> torc
 # ---------------------------------------------------------------------------- per-image likelihoods
 
 
-def _likelihood_options(model: GenerativeModel, k: int, t_stride: int) -> dict[str, Any]:
-    accepts = inspect.signature(model.log_likelihood).parameters
-    options: dict[str, Any] = {}
-    if "k" in accepts:
-        options["k"] = k
-    if "t_stride" in accepts:
-        options["t_stride"] = t_stride
-    return options
-
-
-def _bounds(model: GenerativeModel, x: torch.Tensor, options: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """log p(x) bounds for unlabelled images. A class-conditional model that needs labels gets
-    the mixture over classes with a uniform prior: log (1/C) sum_y exp(bound_y), itself a lower
-    bound on log p(x) because each bound_y <= log p(x|y)."""
-    if model.conditional:
-        try:
-            return model.log_likelihood(x, None, **options)  # families with an unconditional mode (diffusion's null class)
-        except UserError:
-            per_class = [model.log_likelihood(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), **options)
-                         for c in range(model.spec.num_classes)]
-            return {key: torch.logsumexp(torch.stack([b[key].double() for b in per_class]), 0) - math.log(len(per_class))
-                    for key in per_class[0]}
-    return model.log_likelihood(x, None, **options)
-
-
 def negative_log_likelihood(
     model: GenerativeModel, images: torch.Tensor, *, k: int = 100, t_stride: int = 1, batch_size: int = 100, seed: int = 0
 ) -> tuple[torch.Tensor, str]:
@@ -218,18 +197,14 @@ def negative_log_likelihood(
 
     The estimator's noise is seeded with ``seed``, so a model and its background model scoring
     the same images draw the same noise (common random numbers: their difference is less noisy)."""
-    if not model.has("log_likelihood"):
-        raise UserError(f"the {model.family} family has no likelihood; use --score disc")
-    from genimg.train.trainer import fixed_seed
-
+    model.require("likelihood", "likelihood scores (use --score disc)")
     model.eval()
-    options = _likelihood_options(model, k, t_stride)
     values: list[torch.Tensor] = []
     bound_name = ""
     with fixed_seed(seed), torch.inference_mode():
         for start in range(0, images.shape[0], batch_size):
-            bounds = _bounds(model, images[start : start + batch_size].to(model.device), options)
-            bound_name = next((b for b in BOUND_PREFERENCE if b in bounds), next(iter(bounds)))
+            bounds = model.marginal_log_likelihood(images[start : start + batch_size].to(model.device), k=k, t_stride=t_stride)
+            bound_name = model.primary_bound(bounds)
             values.append(-bounds[bound_name].double().cpu())
     return torch.cat(values), bound_name
 
@@ -241,8 +216,6 @@ def cached_negative_log_likelihood(model: GenerativeModel, images: torch.Tensor,
     per image, and asking for one more score, or re-running a benchmark, should not pay it again.
     The config counts because it can change the bound for the same weights (diffusion's snap_x0)."""
     from dataclasses import asdict, is_dataclass
-
-    from genimg.io import atomic_path
 
     config = asdict(model.config) if is_dataclass(model.config) else repr(model.config)
     fingerprint = {"family": model.family, "config": config, **options}
@@ -279,41 +252,6 @@ def discriminator_scores(model: GenerativeModel, images: torch.Tensor, batch_siz
 # ---------------------------------------------------------------------------- the background model (Ren et al.)
 
 
-def perturb(images: torch.Tensor, mu: float, levels: int | None, generator: torch.Generator) -> torch.Tensor:
-    """Replace each pixel value, independently with probability ``mu``, by a grey level drawn
-    uniformly from the data's ``levels`` (uniform in [0, 1] for continuous data)."""
-    shape = tuple(images.shape)
-    mask = torch.rand(shape, generator=generator) < mu
-    noise = random_levels(shape, levels, generator)
-    return torch.where(mask.to(images.device), noise.to(images.device), images)
-
-
-def perturbed_dataset_name(base: str, mu: float, seed: int) -> str:
-    return f"perturbed:mu={mu:g},seed={seed}:{base}"
-
-
-@register_dataset(
-    "perturbed",
-    "perturbed:mu=M,seed=S:BASE - dataset BASE with a fraction M of pixels replaced by random grey levels "
-    "(the background data of Ren et al.'s likelihood ratio)",
-    scheme=True,
-)
-def load_perturbed(split: str, *, path: str, root: str | None = None, image_size: int | None = None) -> ImageDataset:
-    params, sep, base = path.partition(":")
-    where = f"perturbed:{path}"
-    try:
-        settings = dict(item.split("=", 1) for item in params.split(","))
-        mu, seed = float(settings.pop("mu")), int(settings.pop("seed", 0))
-    except (ValueError, KeyError):
-        settings, mu, seed = {"?": ""}, math.nan, 0
-    if not sep or not base or settings or not 0 < mu < 1:
-        raise UserError(f"{where}: write perturbed:mu=M,seed=S:BASE with 0 < M < 1, e.g. perturbed:mu=0.15,seed=0:digits")
-    data = load_dataset(base, split, root=root, image_size=image_size)
-    # One fixed perturbation per image and split, different for every split and seed.
-    generator = torch.Generator().manual_seed(seed * len(SPLITS) + SPLITS.index(split))
-    return replace(data, name=where, images=perturb(data.images, mu, data.levels, generator), source=f"{data.source} (perturbed)")
-
-
 def background_dir(run_path: str | Path, mu: float, seed: int) -> Path:
     return Path(run_path) / "outliers" / "background" / f"mu{mu:g}-seed{seed}"
 
@@ -322,8 +260,6 @@ def background_config(config, path: Path, mu: float, seed: int, overrides: list[
     """The run's config with perturbed training data, written to ``path``. It is selected by val
     loss on perturbed data (FID against perturbed images would mean little) and skips the
     end-of-training likelihood (outlier scoring computes what it needs)."""
-    from genimg.train import apply_overrides
-
     base = {
         "data.dataset": perturbed_dataset_name(config.data.dataset, mu, seed),
         "train.out": str(path.parent),
@@ -340,9 +276,6 @@ def background_model(run_path: str | Path, mu: float, seed: int, overrides: list
                      progress: bool = True, log=print) -> GenerativeModel:
     """The background model for the likelihood ratio: loaded from its cached run directory, or
     trained now (resumed if a previous training was interrupted)."""
-    from genimg.experiments.records import RunDir
-    from genimg.train import apply_overrides, load_model, train
-
     run = RunDir.open(run_path)
     path = background_dir(run.path, mu, seed)
     config = background_config(run.config(), path, mu, seed, overrides)
@@ -374,8 +307,8 @@ def _check_same_config(saved, wanted, path: Path) -> None:
 
 def resolve_scores(names: list[str] | str | None, model: GenerativeModel) -> list[str]:
     """Requested score names, checked; None -> every score this family supports."""
-    supported = [s for s in SCORES if (s == "disc" and model.has("discriminator_score"))
-                 or (s in LIKELIHOOD_SCORES and model.has("log_likelihood"))]
+    supported = [s for s in SCORES if (s == "disc" and model.has("discriminator"))
+                 or (s in LIKELIHOOD_SCORES and model.has("likelihood"))]
     if names is None:
         if not supported:
             raise UserError(f"the {model.family} family has neither a likelihood nor a discriminator to score outliers with")
@@ -426,10 +359,6 @@ def _at_most(images: torch.Tensor, n: int | None, generator: torch.Generator) ->
 def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None, *, out: str | Path | None = None,
                     ema: bool = True, log=print) -> dict[str, Any]:
     """Score the run's test split and the OOD sets, write RUN/outliers/ (or ``out``), return table.json's content."""
-    from genimg.experiments.records import RunDir
-    from genimg.train import load_model
-    from genimg.train.trainer import load_splits
-
     options = options or OutlierOptions()
     options.check()
     run = RunDir.open(run_path)
@@ -633,8 +562,6 @@ def format_csv(rows: list[dict[str, Any]]) -> str:
 
 def write_outputs(table: dict[str, Any], by_name: dict[str, ScoredSet], scores: list[str], set_names: list[str],
                   out_dir: Path, options: OutlierOptions) -> None:
-    from genimg.io import write_json, write_text
-
     for score in scores:
         _write_histograms(score, by_name, set_names, table["rows"], out_dir / f"hist_{score}.png", options)
     _write_examples(by_name, set_names, out_dir / "sets.png")
@@ -653,8 +580,6 @@ def _write_histograms(score: str, by_name: dict[str, ScoredSet], set_names: list
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from genimg.io import atomic_path
 
     panels = [(m, name) for m in (options.batch_sizes if score == "typicality" else (None,)) for name in set_names]
     cols = max(1, min(PANELS_PER_ROW, len(set_names)))
@@ -696,57 +621,6 @@ def _write_histograms(score: str, by_name: dict[str, ScoredSet], set_names: list
 
 def _write_examples(by_name: dict[str, ScoredSet], set_names: list[str], path: Path) -> None:
     """sets.png: the first EXAMPLES_PER_SET images of the test split (top row) and of each OOD set."""
-    from genimg.images import save_grid
-
     images = [by_name[name].images[:EXAMPLES_PER_SET].cpu() for name in ["test", *set_names]]
     padded = [torch.cat([x, torch.ones(EXAMPLES_PER_SET - len(x), *x.shape[1:])]) for x in images]
     save_grid(torch.cat(padded), path, nrow=EXAMPLES_PER_SET)
-
-
-# ---------------------------------------------------------------------------- command line
-
-EPILOG = """examples:
-  genimg outliers runs/vae-digits-...                          every built-in OOD set, every score the model has
-  genimg outliers RUN --ood uniform,constant,natural --score nll,complexity
-  genimg outliers RUN --ood heldout                            for a run trained with classes=[0,1,2,3,4,5,6,7,8]
-  genimg outliers RUN --ood npz:other.npz --n 200 --seed 1
-  genimg outliers RUN --score ratio --mu 0.2 --background epochs=100
-
-OOD sets: """ + ", ".join(f"{k} ({v})" for k, v in BUILTIN_SETS.items()) + """; npz:PATH; folder:PATH; a dataset name.
-Scores: """ + "; ".join(f"{k}: {v}" for k, v in SCORES.items()) + """.
-Positive class = OOD, higher score = more OOD. Writes RUN/outliers/table.{json,csv,md}, hist_<score>.png, sets.png."""
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 2,5,10, got '{text}'") from None
-    return values
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("outliers", help="outlier detection with likelihoods: AUROC tables and histograms",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run directory")
-    p.add_argument("--ood", default="all", metavar="SET[,SET...]", help=f"OOD sets (default all built-in): {valid_set_names()}")
-    p.add_argument("--score", metavar="SCORE[,SCORE...]", help=f"scores (default: all the model supports): {', '.join(SCORES)}")
-    p.add_argument("--n", type=int, help="at most N images per set: test, val (typicality's reference), each OOD set (default: all test images)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--k", type=int, default=100, help="VAE: importance samples for the likelihood bound (default 100)")
-    p.add_argument("--t-stride", type=int, default=1, metavar="S",
-                   help="diffusion: 1 (default) = the exact bound, ~1.3 s CPU per 8x8 image; S > 1 = one random term per S timesteps (much noisier)")
-    p.add_argument("--mu", type=float, default=0.15, help="ratio: fraction of pixels perturbed for the background model (default 0.15)")
-    p.add_argument("--batch-sizes", type=_int_list, default=(2, 5, 10), metavar="M[,M...]", help="typicality: batch sizes (default 2,5,10)")
-    p.add_argument("--background", action="append", default=[], metavar="KEY=VALUE", help="ratio: config override for the background model (repeatable)")
-    p.add_argument("--out", help="output directory (default RUN/outliers)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_outliers)
-
-
-def cmd_outliers(args: argparse.Namespace) -> None:
-    options = OutlierOptions(ood=parse_set_names(args.ood), scores=args.score, n=args.n, seed=args.seed, k=args.k,
-                             t_stride=args.t_stride, mu=args.mu, batch_sizes=args.batch_sizes, background=args.background,
-                             progress=not args.no_progress)
-    detect_outliers(args.run, options, out=args.out, ema=not args.no_ema)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -62,6 +63,13 @@ def agree(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([int(flag)], device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    everyone: list[Any] = [None] * info.world_size
+    dist.all_gather_object(everyone, obj)
+    return everyone
 
 
 def barrier(info: DistInfo) -> None:

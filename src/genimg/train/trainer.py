@@ -12,7 +12,7 @@ with torch.distributed, so all ranks hold identical parameters. Only rank 0 writ
 """
 from __future__ import annotations
 
-import contextlib
+import copy
 import datetime as dt
 import json
 import math
@@ -24,15 +24,31 @@ from typing import Any, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from genimg.data import ImageDataset, load_dataset
+from genimg.config.run_config import RunConfig
+from genimg.data.dataset import ImageDataset
+from genimg.data.spec import DataSpec
+from genimg.data.splits import load_split
 from genimg.errors import UserError
-from genimg.experiments.records import RunDir
+from genimg.evaluate.likelihood import test_log_likelihood
+from genimg.evaluate.training_fid import TrainingEvaluator
 from genimg.images import save_grid, save_pairs
 from genimg.io import append_jsonl, write_json, write_text
-from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, build_model
-from genimg.train.checkpoint import load_state, load_weights, rng_state, save_checkpoint, set_rng_state
-from genimg.train.config import RunConfig, apply_overrides
-from genimg.train.distributed import DistInfo, agree, all_reduce_sums, barrier, broadcast_module, init_distributed
+from genimg.models.base import Batch, GenerativeModel
+from genimg.models.build import build_model
+from genimg.models.stepper import Stepper
+from genimg.rng import fixed_seed, rng_state, set_rng_state
+from genimg.runs.checkpoint import load_state, load_weights, save_checkpoint
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
+from genimg.train.distributed import (
+    DistInfo,
+    agree,
+    all_gather_objects,
+    all_reduce_sums,
+    barrier,
+    broadcast_module,
+    init_distributed,
+)
 from genimg.train.ema import EMA
 
 SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
@@ -84,11 +100,9 @@ def make_run_dir(config: RunConfig) -> Path:
 
 
 def load_splits(config: RunConfig, device: torch.device) -> dict[str, ImageDataset]:
-    d = config.data
-    opts = dict(image_size=d.image_size, root=d.root, binarize=d.binarize, classes=d.classes, limit=d.limit)
-    splits = {s: load_dataset(d.dataset, s, **opts).to(device) for s in ("train", "val", "test")}
+    splits = {s: load_split(config.data, s, device) for s in ("train", "val", "test")}
     if len(splits["train"]) == 0:
-        raise UserError(f"dataset '{d.dataset}' has no training images with these options")
+        raise UserError(f"dataset '{config.data.dataset}' has no training images with these options")
     return splits
 
 
@@ -100,15 +114,6 @@ def iterate_batches(n: int, batch_size: int, generator: torch.Generator, info: D
         if info.enabled and len(global_batch) < info.world_size:
             continue  # a final batch too small to shard: skip it on every rank alike
         yield global_batch[info.rank :: info.world_size]
-
-
-@contextlib.contextmanager
-def fixed_seed(seed: int) -> Iterator[None]:
-    """Run a block with a fixed seed without disturbing the training RNG stream."""
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 @torch.no_grad()
@@ -293,27 +298,18 @@ def train(
 
 def _snapshot(model: torch.nn.Module, ema: EMA | None) -> tuple[torch.nn.Module, torch.nn.Module | None]:
     """A detached copy of the weights (and EMA weights) to write as the best checkpoint later."""
-    import copy
-
     return copy.deepcopy(model).cpu(), copy.deepcopy(ema.module).cpu() if ema is not None else None
 
 
 def _gather_rng(info: DistInfo, generators: dict[str, torch.Generator]) -> Any:
+    """This rank's RNG state, or (under torchrun) every rank's, in rank order."""
     mine = rng_state(generators)
-    if not info.enabled:
-        return mine
-    import torch.distributed as dist
-
-    everyone: list[Any] = [None] * info.world_size
-    dist.all_gather_object(everyone, mine)
-    return everyone
+    return all_gather_objects(mine, info) if info.enabled else mine
 
 
 def _training_evaluator(config: RunConfig, splits: dict[str, ImageDataset], device: torch.device):
-    from genimg.evaluate.evaluator import TrainingEvaluator
-
     # FID during training is measured against the val split: the test split stays unseen by selection.
-    return TrainingEvaluator(config.data.dataset, splits["val"], n=config.train.fid_samples, device=device, data_options=config.data)
+    return TrainingEvaluator(splits["val"], n=config.train.fid_samples, device=device, data=config.data)
 
 
 def _save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_options: Any) -> None:
@@ -351,9 +347,7 @@ def _finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict
         test_loss = evaluate_loss(model, test, tc.batch_size, DistInfo())
     if test_loss:
         summary["test"] = test_loss
-    if model.has("log_likelihood") and tc.likelihood_at_end:
-        from genimg.evaluate.likelihood import test_log_likelihood
-
+    if model.has("likelihood") and tc.likelihood_at_end:
         with fixed_seed(tc.seed + 101):
             summary["likelihood"] = test_log_likelihood(model, test, k=tc.likelihood_k, progress=progress)
     summary["finished"] = True
@@ -372,24 +366,3 @@ def _describe(run: RunDir, summary: dict[str, Any]) -> str:
         if (run.path / f).exists():
             lines.append(f"  {f}: {run.path / f}")
     return "\n".join(lines)
-
-
-def load_model(run_path: str | Path, which: str = "best", ema: bool = True, device: str | torch.device = "cpu") -> GenerativeModel:
-    """Rebuild a model from a run directory with its kept weights (EMA weights where saved)."""
-    run = RunDir.open(run_path)
-    config = run.config()
-    model = build_model(config.family, config.model, run.spec())
-    ckpt = run.checkpoint(which)
-    if which == "best" and not ckpt.exists():
-        ckpt = run.checkpoint("last")
-    weights = ckpt / "ema.safetensors"
-    if not (ema and weights.exists()):
-        weights = ckpt / "model.safetensors"
-    load_weights(model, weights)
-    return model.to(device).eval()
-
-
-def resume_config(run_path: str | Path, overrides: list[str] | dict | None = None) -> RunConfig:
-    """The saved config of a run, with overrides (typically a larger train.epochs)."""
-    config = RunDir.open(run_path).config()
-    return apply_overrides(config, overrides or {})

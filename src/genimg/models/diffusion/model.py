@@ -23,111 +23,29 @@ Sampling defaults to ancestral DDPM through all T steps (the model as trained); 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, register_family
+from genimg.models.base import Batch, GenerativeModel
+from genimg.models.diffusion.config import DiffusionConfig
+from genimg.models.diffusion.denoiser import ScheduleDenoiser
+from genimg.models.diffusion.latent import DDIMNoiseSpace
 from genimg.models.diffusion.likelihood import to_grid, variational_bound
-from genimg.models.diffusion.samplers import SPACINGS, VARIANCES, DDIMSampler, make_sampler, randn
-from genimg.models.diffusion.schedules import SCHEDULES, NoiseSchedule, check_prediction, target, x0_and_eps
+from genimg.models.diffusion.samplers import DDIMSampler, make_sampler, randn
+from genimg.models.diffusion.schedules import NoiseSchedule, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet
-
-SAMPLERS = ("ddpm", "ddim")
-
-
-@dataclass
-class DiffusionConfig:
-    # forward process and what the network predicts
-    timesteps: int = 1000  # T, the number of noising steps
-    schedule: str = "cosine"  # linear (Ho et al.) or cosine (Nichol & Dhariwal)
-    prediction: str = "epsilon"  # epsilon, v or x0: the network's regression target (MSE)
-    # the U-Net
-    channels: int = 32  # base width; level i has channels * channel_mult[i]
-    channel_mult: list[int] | None = None  # per-level multipliers; default 1,2 (8x8), 1,2,2 (28x28, 32x32)
-    res_blocks: int = 1  # residual blocks per level on the way down (one more on the way up)
-    attention: bool = True  # self-attention at the lowest resolution and in the middle
-    dropout: float = 0.0
-    norm_groups: int = 8  # GroupNorm groups (at most)
-    # classes
-    conditional: bool = False  # class-conditional, with classifier-free guidance
-    label_dropout: float = 0.1  # P(label -> null class) in training, for guidance
-    # optimiser
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 100  # linear learning-rate warm-up
-    # sampling defaults (each can be overridden per call to sample())
-    sampler: str = "ddpm"  # ddpm (ancestral) or ddim
-    sample_steps: int | None = None  # None: all T steps
-    eta: float = 0.0  # DDIM noise scale (0: deterministic)
-    spacing: str = "leading"  # timestep spacing with fewer steps: leading, trailing, linspace
-    variance: str = "fixed_small"  # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
-    clip_x0: bool = True  # clip the predicted x0 to [-1, 1] while sampling and in the bound
-    guidance: float = 1.0  # classifier-free guidance scale (conditional models)
-    quantize: bool = True  # round samples to the data's grey levels (discrete data only), as the decoder does
-    # Discrete data only: while the noise (std, in x0 units) is below this fraction of one grey-level
-    # step, the reverse process snaps its predicted x0 to the nearest level, in sampling and in the
-    # likelihood bound (0: off). 0.3 was chosen on the digits val split; see denoiser_output.
-    snap_x0: float = 0.3
-    sample_batch: int = 1000  # images per network call when sampling
-    # FID and sample grids during training (train.fid_every, sample_every) use this fast sampler
-    monitor_sampler: str = "ddim"
-    monitor_steps: int | None = 50  # None: all T steps
-
-    def __post_init__(self) -> None:
-        self.prediction = check_prediction(self.prediction)
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"model.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
-        if self.timesteps < 2:
-            raise UserError(f"model.timesteps must be at least 2, got {self.timesteps}")
-        if self.sampler not in SAMPLERS:
-            raise UserError(f"model.sampler must be one of {', '.join(SAMPLERS)}, got '{self.sampler}'")
-        if self.spacing not in SPACINGS:
-            raise UserError(f"model.spacing must be one of {', '.join(SPACINGS)}, got '{self.spacing}'")
-        if self.variance not in VARIANCES:
-            raise UserError(f"model.variance must be one of {', '.join(VARIANCES)}, got '{self.variance}'")
-        if not 0 <= self.snap_x0 < 1:
-            raise UserError(f"model.snap_x0 must lie in [0, 1) (a fraction of one grey-level step), got {self.snap_x0}")
-        if self.monitor_sampler not in SAMPLERS:
-            raise UserError(f"model.monitor_sampler must be one of {', '.join(SAMPLERS)}, got '{self.monitor_sampler}'")
-        for key in ("sample_steps", "monitor_steps"):
-            steps = getattr(self, key)
-            if steps is not None and not 1 <= steps <= self.timesteps:
-                raise UserError(f"model.{key} must lie in 1..{self.timesteps} (model.timesteps), got {steps}")
-        if not 0 <= self.label_dropout < 1:
-            raise UserError(f"model.label_dropout must lie in [0, 1), got {self.label_dropout}")
-        if self.channels < 1 or self.res_blocks < 1:
-            raise UserError("model.channels and model.res_blocks must be at least 1")
-        if self.channel_mult is not None and (not self.channel_mult or min(self.channel_mult) < 1):
-            raise UserError(f"model.channel_mult must be a non-empty list of positive integers, got {self.channel_mult}")
+from genimg.models.stepper import Stepper
 
 
-@register_family(
-    "diffusion",
-    DiffusionConfig,
-    "denoising diffusion (DDPM training; DDPM / DDIM sampling; linear / cosine schedules; epsilon / v / x0 "
-    "prediction; class-conditional with classifier-free guidance; variational bound)",
-    train_defaults={
-        "epochs": 150,
-        "batch_size": 50,
-        "ema_decay": 0.995,
-        "grad_clip": 1.0,
-        # keep the checkpoint with the best FID, measured every 20 epochs with DDIM-50
-        # (model.monitor_sampler / monitor_steps, ~15 CPU-s for 447 images): 1000-step ancestral
-        # sampling would cost ~5 CPU-min each time
-        "select_by": "fid",
-        "eval_every": 10,
-        "fid_every": 20,
-        "patience": None,
-        "sample_every": 10,  # grids with the monitor sampler too
-        "likelihood_at_end": False,
-    },
-)
 class DiffusionModel(GenerativeModel):
+    family = "diffusion"
+    bound_names = ("vlb", "vlb_estimate")
+
     def __init__(self, config: DiffusionConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self.prediction = config.prediction
@@ -174,7 +92,7 @@ class DiffusionModel(GenerativeModel):
         about 140 nats per digit, 60 of them from t < 10). Snapping is part of the model's
         p(x_{t-1} | x_t) (a Gaussian whose mean is a function of x_t), so the bound stays a
         bound; sampling uses the same steps. Training is unchanged, and so are the recovery
-        solvers (tasks/inverse.py), which differentiate through ``model_output``."""
+        solvers (``denoiser()``), which differentiate through ``model_output``."""
         out = self.model_output(x_t, t, labels, guidance)
         if not self.config.snap_x0 or self.spec.levels is None:
             return out
@@ -303,6 +221,16 @@ class DiffusionModel(GenerativeModel):
         if (self.config.quantize if quantize is None else quantize) and self.spec.levels is not None:
             images = torch.round(images * (self.spec.levels - 1)) / (self.spec.levels - 1)
         return images
+
+    def latent_space(self, steps: int = 50, **_: Any) -> DDIMNoiseSpace:
+        return DDIMNoiseSpace(self, steps)
+
+    def denoiser(self) -> ScheduleDenoiser:
+        return ScheduleDenoiser(self)
+
+    def marginal_log_likelihood(self, x: torch.Tensor, **options: Any) -> dict[str, torch.Tensor]:
+        """log p(x) through the null class: a conditional model learned p(x) beside p(x | y)."""
+        return self.log_likelihood(x, None, **options)
 
     def _like(self) -> torch.Tensor:
         return torch.empty(0, device=self.device)

@@ -26,10 +26,9 @@ import numpy as np
 import torch
 
 from genimg.errors import UserError
+from genimg.models.diffusion.config import SPACINGS, VARIANCES
 from genimg.models.diffusion.schedules import NoiseSchedule, broadcast, check_prediction, x0_and_eps
 
-SPACINGS = ("leading", "trailing", "linspace")
-VARIANCES = ("fixed_small", "fixed_large")
 
 
 def spaced_timesteps(train_timesteps: int, steps: int, spacing: str = "leading") -> torch.Tensor:

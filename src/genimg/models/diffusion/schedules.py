@@ -26,9 +26,8 @@ import torch
 from torch import nn
 
 from genimg.errors import UserError
+from genimg.models.diffusion.config import PREDICTIONS, SCHEDULES
 
-SCHEDULES = ("linear", "cosine")
-PREDICTIONS = ("epsilon", "v", "x0")
 
 
 def linear_betas(timesteps: int) -> torch.Tensor:

@@ -18,144 +18,25 @@ The decoder likelihood decides what the ELBO bounds:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genimg.data.registry import to_levels
+from genimg.data.dataset import to_levels
+from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch, DataSpec, GenerativeModel, Stepper, adam, register_family
+from genimg.models.base import Batch, GenerativeModel
+from genimg.models.stepper import Stepper, adam
+from genimg.models.vae.config import VAEConfig, resolve_decoder
+from genimg.models.vae.latent import PosteriorMeanSpace
+from genimg.models.vae.networks import ConvDecoder, ConvEncoder, mlp
 
-DECODERS = ("auto", "categorical", "bernoulli", "gaussian")
-ARCHS = ("mlp", "conv")
-ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "relu": nn.ReLU}
-
-
-@dataclass
-class VAEConfig:
-    arch: str = "mlp"  # mlp or conv
-    latent_dim: int = 16
-    hidden: int = 256  # MLP width / conv base channels x 8
-    hidden_layers: int = 2  # MLP hidden layers in encoder and decoder
-    conv_channels: int = 32  # conv variant: channels of the first conv layer
-    decoder: str = "auto"  # auto, categorical, bernoulli, gaussian
-    learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
-    sigma: float = 0.1  # gaussian decoder with fixed variance
-    beta: float = 1.0  # weight of the KL term (beta-VAE)
-    iw_samples: int = 5  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
-    dropout: float = 0.1  # dropout in the MLP's hidden layers
-    activation: str = "leaky_relu"  # leaky_relu (slope 0.1) or relu
-    conditional: bool = False  # feed labels to encoder and decoder
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    sample_mode: str = "mean"  # sample() returns the decoder mean, or "sample" to re-sample x ~ p(x|z)
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise UserError(f"model.arch must be one of {', '.join(ARCHS)}, got '{self.arch}'")
-        if self.decoder not in DECODERS:
-            raise UserError(f"model.decoder must be one of {', '.join(DECODERS)}, got '{self.decoder}'")
-        if self.sample_mode not in ("mean", "sample"):
-            raise UserError(f"model.sample_mode must be mean or sample, got '{self.sample_mode}'")
-        if self.latent_dim < 1:
-            raise UserError(f"model.latent_dim must be at least 1, got {self.latent_dim}")
-        if self.beta < 0:
-            raise UserError(f"model.beta must be >= 0, got {self.beta}")
-        if self.iw_samples < 1:
-            raise UserError(f"model.iw_samples must be at least 1, got {self.iw_samples}")
-        if self.activation not in ACTIVATIONS:
-            raise UserError(f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation}'")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"model.dropout must lie in [0, 1), got {self.dropout}")
-
-
-def resolve_decoder(name: str, levels: int | None) -> str:
-    if name != "auto":
-        if name == "categorical" and levels is None:
-            raise UserError("the categorical decoder needs discrete data; use decoder=gaussian for continuous images")
-        if name == "bernoulli" and levels not in (2, None):
-            # Bernoulli on grey levels is the common "continuous Bernoulli" mistake: allowed, but not a likelihood.
-            pass
-        return name
-    if levels == 2:
-        return "bernoulli"
-    if levels is not None and levels <= 64:
-        return "categorical"
-    return "gaussian"
-
-
-# ---------------------------------------------------------------------------- networks
-
-
-def _mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
-def downsample_stages(size: int) -> int:
-    """How many stride-2 stages take ``size`` down to at most 4-7 pixels (8->4, 28->7, 32->4)."""
-    stages = 0
-    while size % 2 == 0 and size > 7:
-        size //= 2
-        stages += 1
-    return stages
-
-
-class ConvEncoder(nn.Module):
-    def __init__(self, in_channels: int, size: int, base: int, out_dim: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 3, padding=1), nn.LeakyReLU(0.1)]
-        ch = base
-        for _ in range(downsample_stages(size)):
-            layers += [nn.Conv2d(ch, ch * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.1)]
-            ch *= 2
-            size //= 2
-        self.net = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(ch * size * size, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x))
-
-
-class ConvDecoder(nn.Module):
-    def __init__(self, in_dim: int, out_channels: int, size: int, base: int) -> None:
-        super().__init__()
-        stages = downsample_stages(size)
-        self.start_size = size // 2**stages
-        self.start_ch = base * 2**stages
-        self.fc = nn.Sequential(nn.Linear(in_dim, self.start_ch * self.start_size**2), nn.LeakyReLU(0.1))
-        layers: list[nn.Module] = []
-        ch = self.start_ch
-        for _ in range(stages):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1), nn.LeakyReLU(0.1)]
-            ch //= 2
-        layers.append(nn.Conv2d(ch, out_channels, 3, padding=1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, self.start_ch, self.start_size, self.start_size)
-        return self.net(h)
-
-
-# ---------------------------------------------------------------------------- the model
-
-
-@register_family(
-    "vae",
-    VAEConfig,
-    "variational auto-encoder (MLP or conv; categorical / Bernoulli / Gaussian decoder; beta; class-conditional)",
-    train_defaults={"epochs": 500, "batch_size": 32, "patience": 50, "select_by": "val_loss", "sample_every": 25},
-)
 class VAE(GenerativeModel):
+    family = "vae"
+    bound_names = ("iw", "elbo")
+
     def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self.likelihood = resolve_decoder(config.decoder, spec.levels)
@@ -169,8 +50,8 @@ class VAE(GenerativeModel):
         L = config.latent_dim
         if config.arch == "mlp":
             hidden = [config.hidden] * config.hidden_layers
-            self.encoder = _mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
-            self.decoder = _mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation)
+            self.encoder = mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
+            self.decoder = mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation)
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
@@ -279,7 +160,7 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def log_likelihood(
-        self, x: torch.Tensor, labels: torch.Tensor | None = None, k: int = 1000, chunk: int = 100
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, *, k: int = 1000, chunk: int = 100, **_: Any
     ) -> dict[str, torch.Tensor]:
         """Per-image bounds on log p(x) in nats: the ELBO and the importance-weighted bound
         log (1/k) sum_i p(x, z_i) / q(z_i|x) (Burda et al. 2016), batched over the k samples in
@@ -326,3 +207,6 @@ class VAE(GenerativeModel):
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
+
+    def latent_space(self, **_: Any) -> PosteriorMeanSpace:
+        return PosteriorMeanSpace(self)

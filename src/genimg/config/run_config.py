@@ -9,14 +9,14 @@ and then checked against the field's type, so ``lr=3e-4``, ``betas=[0.5,0.999]``
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from genimg.config.families import get_family
+from genimg.config.fields import build_dataclass, parse_value
 from genimg.errors import UserError
 
 
@@ -57,86 +57,6 @@ class TrainConfig:
             raise UserError(f"train.select_by must be val_loss or fid, got '{self.select_by}'")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be at least 1")
-
-
-# ---------------------------------------------------------------------------- type coercion
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert ``value`` to ``annotation`` (int, float, bool, str, Optional, list[...], tuple[...])."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except UserError as e:
-                errors.append(str(e))
-        raise UserError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if origin in (list, tuple):
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{key} must be a list, e.g. {key}=[1,2], got {value!r}")
-        inner = args[0] if args else Any
-        items = [_coerce(v, inner, key) for v in value]
-        return items if origin is list else tuple(items)
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise UserError(f"{key} must be true or false, got {value!r}")
-    if annotation in (int, float) and isinstance(value, str):
-        try:  # YAML 1.1 reads 3e-4 as a string
-            value = float(value)
-        except ValueError:
-            pass
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-            raise UserError(f"{key} must be an integer, got {value!r}")
-        return int(value)
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if isinstance(value, (dict, list)):
-            raise UserError(f"{key} must be a string, got {value!r}")
-        return str(value)
-    raise UserError(f"{key}: unsupported field type {annotation}")
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def build_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
-    """Build ``cls`` from a dict, checking names and types; unknown keys are errors."""
-    hints = _hints(cls)
-    names = [f.name for f in fields(cls)]
-    unknown = [k for k in values if k not in names]
-    if unknown:
-        raise UserError(f"unknown key '{section}.{unknown[0]}'; valid keys in {section}: {', '.join(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
-
-
-def parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-# ---------------------------------------------------------------------------- the run config
 
 
 @dataclass
@@ -202,8 +122,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    from genimg.models import get_family
-
     if not isinstance(data, dict) or "family" not in data:
         raise UserError("a run config needs a 'family' entry (vae, dcgan or diffusion)")
     family = get_family(data["family"])

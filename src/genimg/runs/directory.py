@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genimg.config.run_config import RunConfig, load_config
+from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 from genimg.io import read_jsonl
 
@@ -63,14 +65,10 @@ class RunDir:
         return self.path / "checkpoints" / which
 
     # contents
-    def config(self):
-        from genimg.train.config import load_config
-
+    def config(self) -> RunConfig:
         return load_config(self.config_file)
 
-    def spec(self):
-        from genimg.models.base import DataSpec
-
+    def spec(self) -> DataSpec:
         return DataSpec.from_dict(json.loads(self.spec_file.read_text()))
 
     def metrics(self) -> list[dict[str, Any]]:

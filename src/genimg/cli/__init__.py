@@ -1,0 +1,61 @@
+"""genimg's command line: thin. Each verb is one module here that parses, calls the library and
+prints; ``VERBS`` lists them. Only the verb being run is imported, so ``genimg --help`` and a
+mistyped verb answer without importing torch or any task.
+
+User errors (bad keys, files, shapes) print one line and exit with code 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import genimg
+from genimg.errors import UserError
+
+# verb -> (module that implements it, one line for `genimg --help`)
+VERBS = {
+    "train": ("genimg.cli.train", "train a model family (vae, dcgan, diffusion)"),
+    "sample": ("genimg.cli.sample", "draw samples from a trained run into a PNG grid"),
+    "evaluate": ("genimg.cli.evaluate", "score a run: FID, KID, IS (sharpness x diversity), precision/recall, likelihood"),
+    "explore": ("genimg.cli.explore", "look inside a trained model: reconstructions, interpolations, manifold, traversals, scatter"),
+    "recover": ("genimg.cli.recover", "recover damaged images with a trained model (denoise, inpaint, ...)"),
+    "outliers": ("genimg.cli.outliers", "outlier detection with likelihoods: AUROC tables and histograms"),
+    "sweep": ("genimg.cli.sweep", "train variants of a config (one-at-a-time or grid) and report them"),
+    "report": ("genimg.cli.report", "write one self-contained HTML report comparing sweeps or runs"),
+    "datasets": ("genimg.cli.datasets", "list the datasets genimg knows"),
+    "models": ("genimg.cli.models", "list the model families and their config keys"),
+}
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the arguments of ``verb`` (only) are filled in by its module."""
+    parser = argparse.ArgumentParser(prog="genimg", description="Generative models of images: train, sample, inspect, measure, compare.")
+    parser.add_argument("--version", action="version", version=f"genimg {genimg.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in VERBS.items():
+        verb_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == verb:
+            importlib.import_module(module).add_arguments(verb_parser)
+    return parser
+
+
+def _verb_in(argv: list[str]) -> str | None:
+    """The verb the command line names: its first word that is not an option."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in VERBS else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_verb_in(argv)).parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as e:
+        print(f"genimg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genimg: interrupted; a training run can be continued with `genimg train --resume RUN`", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,95 @@
+"""One split of an image dataset in memory, and the checks every loader's output passes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+
+from genimg.errors import UserError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ImageDataset:
+    """A split of an image dataset, held in memory as one tensor.
+
+    ``levels`` is the number of distinct grey levels when pixel values are discrete
+    (17 for digits, 256 for 8-bit images, 2 when binarised): pixel values are then exactly
+    ``k / (levels - 1)``, so a model can treat them as categorical. ``None`` means continuous.
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    levels: int | None = None
+    class_names: list[str] | None = None
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_images(self.images, f"dataset '{self.name}' ({self.split})")
+        if self.labels.shape != (self.images.shape[0],):
+            raise UserError(
+                f"dataset '{self.name}' ({self.split}): {self.images.shape[0]} images but labels of shape "
+                f"{tuple(self.labels.shape)}; give one integer label per image"
+            )
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, index: torch.Tensor | slice) -> "ImageDataset":
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
+    def to(self, device: torch.device | str) -> "ImageDataset":
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+    def pixel_indices(self) -> torch.Tensor:
+        """Pixel values as integer grey levels 0..levels-1 (only for discrete datasets)."""
+        if self.levels is None:
+            raise UserError(f"dataset '{self.name}' is continuous; it has no discrete grey levels")
+        return to_levels(self.images, self.levels)
+
+
+def to_levels(images: torch.Tensor, levels: int) -> torch.Tensor:
+    return torch.round(images * (levels - 1)).long().clamp_(0, levels - 1)
+
+
+def check_images(images: torch.Tensor, where: str) -> None:
+    """Raise a UserError unless ``images`` is a float32 NCHW tensor with values in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise UserError(f"{where}: expected a torch.Tensor of images, got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise UserError(
+            f"{where}: expected images of shape (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}"
+        )
+    if images.dtype != torch.float32:
+        raise UserError(f"{where}: expected float32 images in [0, 1], got {images.dtype}; convert with .float() / 255")
+    if images.numel():
+        lo, hi = images.min().item(), images.max().item()
+        if lo < 0 or hi > 1 or images.isnan().any():
+            raise UserError(
+                f"{where}: pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]; rescale (e.g. divide 8-bit data by 255)"
+            )
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize NCHW images to size x size, keeping values in [0, 1]."""
+    out = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out.clamp_(0, 1)

@@ -1,0 +1,1 @@
+"""The DCGAN family: ``config.py`` (no torch), ``model.py``, ``networks.py``, ``latent.py``."""

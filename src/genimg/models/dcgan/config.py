@@ -1,0 +1,59 @@
+"""The DCGAN's config and its declaration as a family (no torch here: see genimg.config.families)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genimg.config.families import FamilyInfo
+from genimg.errors import UserError
+
+
+@dataclass
+class DCGANConfig:
+    latent_dim: int = 64  # size of the noise vector z
+    g_features: int = 64  # generator feature maps at the last stage (doubled at each earlier one)
+    d_features: int = 64  # discriminator feature maps at the first stage (doubled at each later one)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5  # Adam's beta1; 0.5 as in the DCGAN paper
+    beta2: float = 0.999
+    label_smoothing: float = 0.1  # one-sided: the real target becomes 1 - label_smoothing (0 turns it off)
+    d_steps: int = 1  # discriminator updates per generator update
+    conditional: bool = False  # condition G and D on the class label
+    label_embedding: int = 16  # size of the label embedding given to G (conditional only)
+    translate: float = 0.125  # DiffAugment: shift real and fake images by up to this fraction of their size before D (0: off)
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1 or self.g_features < 1 or self.d_features < 1:
+            raise UserError("latent_dim, g_features and d_features must be positive integers")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UserError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}; 0.1 makes the real target 0.9")
+        if self.d_steps < 1:
+            raise UserError(f"d_steps must be at least 1, got {self.d_steps}")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise UserError("lr_g and lr_d must be positive")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise UserError("beta1 and beta2 must lie in [0, 1)")
+        if self.label_embedding < 1:
+            raise UserError(f"label_embedding must be a positive integer, got {self.label_embedding}")
+        if not 0.0 <= self.translate < 0.5:
+            raise UserError(f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel")
+
+
+FAMILY = FamilyInfo(
+    name="dcgan",
+    config_cls=DCGANConfig,
+    description="DCGAN: transposed-conv generator vs. strided-conv discriminator, non-saturating loss; class-conditional with conditional=true",
+    model="genimg.models.dcgan.model:DCGAN",
+    # Keep the checkpoint with the best FID (a GAN has no held-out loss) and sample from an
+    # EMA of the generator: GAN weights oscillate around a good point, their average sits closer.
+    train_defaults={
+        "epochs": 800,
+        "batch_size": 64,
+        "select_by": "fid",
+        "fid_every": 20,
+        "patience": None,
+        "ema_decay": 0.995,
+        "eval_every": 10,
+        "sample_every": 50,
+    },
+)

@@ -1,0 +1,58 @@
+"""The one optimiser update every family's ``training_step`` asks for, and genimg's Adam.
+
+zero_grad -> backward -> average gradients over ranks (torch.distributed all-reduce, what
+DDP does, done here so a GAN's two optimisers and two backward passes per step need no
+special case) -> clip -> step.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def adam(params, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has it for the parameters' device (several
+    times less optimiser overhead per step for small models on CPU)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, **kwargs)
+
+
+class Stepper:
+    """Does one optimiser update for a model's training_step: the part every family shares."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float | None = None, world_size: int = 1):
+        self.optimizers = optimizers
+        self.grad_clip = grad_clip
+        self.world_size = world_size
+        self.grad_norms: dict[str, float] = {}
+
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        if name not in self.optimizers:
+            raise KeyError(f"no optimiser named '{name}'; have {sorted(self.optimizers)}")
+        optimizer = self.optimizers[name]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world_size > 1:
+            _all_reduce_mean_grads(params, self.world_size)
+        if self.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            self.grad_norms[name] = float(norm)
+        optimizer.step()
+
+
+def _all_reduce_mean_grads(params: list[nn.Parameter], world_size: int) -> None:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])  # one collective, like DDP's buckets
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
