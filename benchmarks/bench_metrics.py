@@ -27,8 +27,10 @@ import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch
 import torch.nn.functional as F
 
-from genimg.evaluate.quality import frechet_distance, gaussian_stats
-from genimg.evaluate.recovery import psnr, ssim
+from genimg.evaluate.metrics.frechet import frechet_distance
+from genimg.evaluate.metrics.gaussian_stats import gaussian_stats
+from genimg.evaluate.metrics.psnr import psnr
+from genimg.evaluate.metrics.ssim import ssim
 from genimg.io import write_json
 
 with warnings.catch_warnings():

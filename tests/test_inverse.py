@@ -18,7 +18,9 @@ from PIL import Image
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.evaluate.recovery import mse, psnr, rmse, ssim
+from genimg.evaluate.metrics.mse import mse, rmse
+from genimg.evaluate.metrics.psnr import psnr
+from genimg.evaluate.metrics.ssim import ssim
 from genimg.tasks import inverse
 from genimg.tasks.degradations import (
     AveragePool,

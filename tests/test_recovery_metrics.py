@@ -7,9 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import genimg.evaluate.recovery as recovery
 from genimg.errors import UserError
-from genimg.evaluate.recovery import RecoveryMetrics, mse, psnr, rmse, ssim
+from genimg.evaluate.metrics.mse import mse, rmse
+from genimg.evaluate.metrics.psnr import psnr
+from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
+import genimg.evaluate.metrics.ssim as ssim_module
+from genimg.evaluate.metrics.ssim import ssim
 
 skimage_data = pytest.importorskip("skimage.data")
 skimage_metrics = pytest.importorskip("skimage.metrics")
@@ -148,7 +151,7 @@ def test_ssim_convolution_path_matches_matrix_path(monkeypatch):
     name, preds, target = PAIRS[5]  # astronaut RGB tiles
     by_matrix = ssim(preds, target).per_image
     valid_by_matrix = ssim(preds, target, border="valid").per_image
-    monkeypatch.setattr(recovery, "MATRIX_FILTER_MAX_SIDE", 0)  # large-image route: F.conv2d
+    monkeypatch.setattr(ssim_module, "MATRIX_FILTER_MAX_SIDE", 0)  # large-image route: F.conv2d
     torch.testing.assert_close(ssim(preds, target).per_image, by_matrix, rtol=0, atol=1e-6)
     torch.testing.assert_close(ssim(preds, target, border="valid").per_image, valid_by_matrix, rtol=0, atol=1e-6)
 

@@ -24,7 +24,10 @@ from genimg.evaluate.class_histogram import class_histogram
 from genimg.evaluate.extractor import FeatureExtractor
 from genimg.evaluate.features import get_extractor
 from genimg.evaluate.likelihood import test_log_likelihood
-from genimg.evaluate.quality import fid, inception_score, kid, precision_recall
+from genimg.evaluate.metrics.fid import fid
+from genimg.evaluate.metrics.inception_score import inception_score
+from genimg.evaluate.metrics.kid import kid
+from genimg.evaluate.metrics.precision_recall import precision_recall
 from genimg.evaluate.sampling import sample_images
 from genimg.io import write_json
 from genimg.runs.directory import RunDir

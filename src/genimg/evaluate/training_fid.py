@@ -9,7 +9,7 @@ from genimg.config.run_config import DataConfig
 from genimg.data.dataset import ImageDataset
 from genimg.evaluate.class_histogram import class_histogram
 from genimg.evaluate.features import get_extractor
-from genimg.evaluate.quality import fid
+from genimg.evaluate.metrics.fid import fid
 from genimg.evaluate.sampling import sample_images
 from genimg.models.base import GenerativeModel
 

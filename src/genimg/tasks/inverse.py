@@ -61,7 +61,7 @@ import torch.nn.functional as F
 
 from genimg.data.splits import load_split
 from genimg.errors import UserError
-from genimg.evaluate.recovery import RecoveryMetrics
+from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
 from genimg.images import save_png
 from genimg.io import write_json, write_text
 from genimg.models.latent_space import LatentSpace

@@ -139,7 +139,7 @@ class Reconstructions:
     reconstructions: torch.Tensor  # (N, C, H, W)
     labels: torch.Tensor | None
     mse: torch.Tensor  # (N,) float64, per image
-    ssim: torch.Tensor  # (N,) float64, per image (Gaussian window, reflect border; see evaluate.recovery)
+    ssim: torch.Tensor  # (N,) float64, per image (Gaussian window, reflect border; see evaluate.metrics.ssim)
     path: Path | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -205,7 +205,8 @@ def reconstructions(
     per_row: int = 8,
 ) -> Reconstructions:
     """Encode and decode ``images``; score each reconstruction with MSE and SSIM against its original."""
-    from genimg.evaluate.recovery import mse, ssim
+    from genimg.evaluate.metrics.mse import mse
+    from genimg.evaluate.metrics.ssim import ssim
 
     space = latent_space(model, ddim_steps)
     require_view(space, "recon")

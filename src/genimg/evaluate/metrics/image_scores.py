@@ -1,0 +1,78 @@
+"""Per-image metrics of recovered images against originals (float images in [0, 1]): the
+checks their inputs pass and the result they share, ``ImageScores``.
+
+Averages are means of per-image values (the convention of restoration papers), so
+``rmse(...).mean`` is the mean of per-image RMSEs, not the square root of a pooled MSE, and
+``psnr(...).mean`` is the mean of per-image PSNRs. torchmetrics' ``peak_signal_noise_ratio``
+pools all pixels unless it is given ``dim=(1, 2, 3)``; with that argument it agrees with ours.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from genimg.errors import UserError
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """One metric over a batch: the value of every image and their mean.
+
+    ``per_image`` is a float64 tensor of shape (N,). ``mean`` is the mean of its finite
+    entries; ``num_infinite`` counts the others. Only PSNR can be infinite (an image recovered
+    exactly has zero error); if every image is exact, ``mean`` is +inf. The mean never
+    becomes NaN and an exact image does not turn the whole average into +inf.
+    """
+
+    per_image: torch.Tensor
+    mean: float
+    num_infinite: int = 0
+
+    @classmethod
+    def from_per_image(cls, per_image: torch.Tensor) -> "ImageScores":
+        per_image = per_image.detach().to(torch.float64).cpu()
+        finite = torch.isfinite(per_image)
+        num_infinite = int((~finite).sum())
+        mean = float(per_image[finite].mean()) if finite.any() else math.inf
+        return cls(per_image=per_image, mean=mean, num_infinite=num_infinite)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "num_images": int(self.per_image.numel()), "num_infinite": self.num_infinite}
+
+
+def check_image_pair(preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both must be float NCHW tensors of one shape with values in [0, 1]; returns them in one dtype."""
+    for name, images in (("preds", preds), ("target", target)):
+        if not isinstance(images, torch.Tensor):
+            raise UserError(f"{name} must be a torch.Tensor of images, got {type(images).__name__}; convert with torch.as_tensor")
+        if images.ndim != 4:
+            raise UserError(
+                f"{name} must be NCHW (batch, channels, height, width), got shape {tuple(images.shape)}; "
+                "add a batch axis with images.unsqueeze(0) or a channel axis with images.unsqueeze(1)"
+            )
+        if not images.is_floating_point():
+            raise UserError(f"{name} has dtype {images.dtype}; metrics take float images in [0, 1], convert with images.float() / 255")
+        if images.numel() == 0:
+            raise UserError(f"{name} is empty (shape {tuple(images.shape)}); pass at least one image")
+    if preds.shape != target.shape:
+        raise UserError(f"preds has shape {tuple(preds.shape)} but target has {tuple(target.shape)}; pass images of the same shape")
+    for name, images in (("preds", preds), ("target", target)):
+        low, high = (float(value) for value in torch.aminmax(images))
+        if math.isnan(low) or math.isnan(high) or low < 0.0 or high > 1.0:
+            raise UserError(
+                f"{name} has values in [{low:.4g}, {high:.4g}] but metrics take images in [0, 1]; "
+                "map [-1, 1] outputs with (x + 1) / 2 and clamp with x.clamp(0, 1)"
+            )
+    dtype = torch.promote_types(preds.dtype, target.dtype)
+    return preds.to(dtype), target.to(dtype)
+
+
+def check_data_range(data_range: float) -> float:
+    if not data_range > 0:
+        raise UserError(f"data_range must be positive, got {data_range}; images in [0, 1] have data_range=1")
+    return float(data_range)
+
+
+# ---------------------------------------------------------------------------- MSE / RMSE / PSNR
