@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from genimg.data import ImageDataset, load_dataset
 from genimg.errors import UserError
-from genimg.evaluate import classifier as classifier_module
+from genimg.evaluate.classifier import cache as classifier_cache
 from genimg.evaluate import inception as inception_module
 from genimg.evaluate.classifier import (
     ClassifierConfig,
@@ -92,7 +92,7 @@ def test_cache_hit_reads_identical_weights_and_does_not_train(trained_digits, mo
     def no_training(*args, **kwargs):
         raise AssertionError("the cached classifier was trained again")
 
-    monkeypatch.setattr(classifier_module, "train_classifier", no_training)
+    monkeypatch.setattr(classifier_cache, "train_classifier", no_training)
     again = default_classifier("digits", cache_dir=cache)
     assert again.extractor_id() == extractor.extractor_id()
     for (name, a), (_, b) in zip(extractor.net.state_dict().items(), again.net.state_dict().items()):
@@ -145,14 +145,14 @@ def test_cache_files_and_identity_record(tmp_path):
 
 def test_concurrent_requests_train_once(tmp_path, monkeypatch):
     calls = []
-    real_train = classifier_module.train_classifier
+    real_train = classifier_cache.train_classifier
 
     def counting_train(*args, **kwargs):
         calls.append(1)
         time.sleep(0.5)  # keep the lock held while the other thread arrives
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(classifier_module, "train_classifier", counting_train)
+    monkeypatch.setattr(classifier_cache, "train_classifier", counting_train)
     results = {}
 
     def worker(name):

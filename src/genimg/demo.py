@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 import genimg  # noqa: F401  (OMP_WAIT_POLICY before torch)
+from genimg.config.run_config import apply_overrides, default_config
+from genimg.evaluate.evaluator import evaluate_run
+from genimg.experiments.report import build_report
+from genimg.train.trainer import train
 
 # Short budgets that still show what each family does; the defaults train longer.
 DEMO_RUNS = {
@@ -27,9 +31,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", help="demo directory (default runs/demo-TIME)")
     ap.add_argument("--vae-only", action="store_true", help="only the VAE (about a minute)")
     args = ap.parse_args(argv)
-
-    from genimg.evaluate.evaluator import evaluate_run
-    from genimg.train import apply_overrides, default_config, train
 
     out = Path(args.out or f"runs/demo-{dt.datetime.now():%Y%m%d-%H%M%S}")
     families = ["vae"] if args.vae_only else list(DEMO_RUNS)
@@ -49,8 +50,6 @@ def main(argv: list[str] | None = None) -> None:
 
     report = None
     if len(runs) > 1:
-        from genimg.experiments.report import build_report
-
         report = build_report(runs, out / "report.html")
     total = time.perf_counter() - started
     print("\n== demo finished in {:.0f} s ({})".format(total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())))

@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence
 
+from tqdm.auto import tqdm
+
 from genimg import __version__
 from genimg.errors import UserError
 
@@ -104,8 +106,6 @@ def _download_verified(url: str, dest: Path, expected: str, *, timeout: float, p
 
 def _stream(url: str, out, *, timeout: float, progress: bool, label: str) -> str:
     """Copy ``url`` into the open file ``out`` and return the SHA-256 of what was received."""
-    from tqdm.auto import tqdm
-
     request = urllib.request.Request(url, headers={"User-Agent": f"genimg/{__version__}"})
     digest = hashlib.sha256()
     received = 0

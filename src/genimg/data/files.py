@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from genimg.data.download import cache_dir
 from genimg.data.dataset import SPLITS, ImageDataset
@@ -144,8 +145,6 @@ def _scan_tree(folder: Path, where: str) -> list[tuple[str, str | None]]:
 
 
 def _image_extensions() -> set[str]:
-    from PIL import Image
-
     return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
 
@@ -180,8 +179,6 @@ _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
 def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, where: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     # First pass reads headers only (cheap), to settle the channel count and check sizes.
     modes, sizes = [], []
     for rel in relpaths:
@@ -215,8 +212,6 @@ def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, wh
 
 def _pixels(im, grey: bool, image_size: int | None, where: str) -> np.ndarray:
     """One image as uint8 (C, H, W): greyscale or RGB, alpha dropped, optionally resized and cropped."""
-    from PIL import Image
-
     if im.mode.startswith("I"):  # 16-bit (or 32-bit integer) greyscale: keep the top 8 bits' worth
         wide = np.asarray(im, dtype=np.float64)
         im = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8), mode="L")

@@ -33,6 +33,7 @@ decompression.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -371,8 +372,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _allowed_pickle_globals() -> dict[tuple[str, str], object]:
-    import codecs
-
+    # NumPy moved these internals in 2.0: import whichever this NumPy has.
     try:  # NumPy >= 2
         from numpy._core.multiarray import _reconstruct, scalar
         from numpy._core.numeric import _frombuffer

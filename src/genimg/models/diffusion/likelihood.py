@@ -24,6 +24,7 @@ import math
 from typing import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from genimg.models.diffusion.schedules import NoiseSchedule, broadcast
 
@@ -87,8 +88,6 @@ def variational_bound(
     ``t_stride`` (stratified, unbiased, weighted by the block size); the result is then an
     estimate of the bound, not the bound.
     """
-    from tqdm.auto import tqdm
-
     n = x0.shape[0]
     T = schedule.timesteps
     dims = tuple(range(1, x0.dim()))
