@@ -25,11 +25,13 @@ import json
 import time
 from pathlib import Path
 
-import genimg  # noqa: F401  (OMP_WAIT_POLICY)
+import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+
+# isort: split
 import torch
 
-from genimg.experiments.records import RunDir
-from genimg.tasks.outliers import OutlierOptions, detect_outliers, score_label
+from genimg.runs import RunDir
+from genimg.tasks.outliers import BUILTIN_SETS, OutlierOptions, detect_outliers, score_label
 from genimg.train import apply_overrides, default_config, train
 
 QUIET = ["progress=false"]
@@ -39,7 +41,7 @@ RUNS = {
     "diffusion": ("diffusion", []),
     "dcgan": ("dcgan", []),
 }
-ALL_SETS = ["heldout", "uniform", "gaussian", "constant", "inverted", "natural", "faces"]
+ALL_SETS = list(BUILTIN_SETS)  # heldout, uniform, gaussian, constant, inverted, natural, faces
 
 
 def ensure_run(name: str, given: str | None, out: Path, threads: int) -> tuple[Path, float]:
@@ -50,7 +52,8 @@ def ensure_run(name: str, given: str | None, out: Path, threads: int) -> tuple[P
     if RunDir(path).is_finished():
         return path, 0.0
     family, overrides = RUNS[name]
-    config = apply_overrides(default_config(family), [f"out={out}", f"run_name={name}", f"threads={threads}", *QUIET, *overrides])
+    settings = [f"out={out}", f"run_name={name}", f"threads={threads}", *QUIET, *overrides]
+    config = apply_overrides(default_config(family), settings)
     resume = path if (path / "checkpoints" / "last").exists() else None
     print(f"training {name} -> {path}", flush=True)
     cpu = time.process_time()
@@ -80,7 +83,8 @@ def main() -> None:
     skip = {s for s in args.skip.split(",") if s}
 
     results = {}
-    for name, given in (("vae", args.vae), ("vae-heldout", args.vae_heldout), ("diffusion", args.diffusion), ("dcgan", args.dcgan)):
+    given_runs = {"vae": args.vae, "vae-heldout": args.vae_heldout, "diffusion": args.diffusion, "dcgan": args.dcgan}
+    for name, given in given_runs.items():
         if name in skip:
             continue
         path, train_cpu = ensure_run(name, given, out, args.threads)
@@ -91,8 +95,8 @@ def main() -> None:
         print(f"scoring {name} ({path})", flush=True)
         cpu = time.process_time()
         table = detect_outliers(path, options, log=lambda *a: None)
-        results[name] = {"run": str(path), "train_cpu_s": round(train_cpu, 1), "score_cpu_s": round(time.process_time() - cpu, 1),
-                         "table": table}
+        results[name] = {"run": str(path), "train_cpu_s": round(train_cpu, 1),
+                         "score_cpu_s": round(time.process_time() - cpu, 1), "table": table}
 
     report = format_report(results)
     print(report)
@@ -111,20 +115,25 @@ def format_report(results: dict) -> str:
             for row in result["table"]["rows"]:
                 labels.setdefault((model, score_label(row)), {})[row["ood"]] = row[metric]
         for (model, label), cells in labels.items():
-            lines.append(f"| {model} | {label} | " + " | ".join(f"{cells[s]:.3f}" if s in cells else "-" for s in sets) + " |")
+            row_cells = [f"{cells[s]:.3f}" if s in cells else "-" for s in sets]
+            lines.append(f"| {model} | {label} | " + " | ".join(row_cells) + " |")
         lines.append("")
-    lines += ["### Likelihood per set: mean NLL in bits/dim; in brackets, the share of test images less likely than the set's most likely image",
+    lines += ["### Likelihood per set: mean NLL in bits/dim; in brackets, the share of test images less likely "
+              "than the set's most likely image",
               "", "| model | " + " | ".join(["test", *sets]) + " |", "|---|" + "---|" * (len(sets) + 1)]
     for name, result in results.items():
         lik = result["table"]["likelihood"]
         if not lik:
             continue
-        cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['test_less_likely_than_best']:.3f})" if s in lik else "-" for s in ["test", *sets]]
+        cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['test_less_likely_than_best']:.3f})" if s in lik else "-"
+                 for s in ["test", *sets]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "### CPU seconds", "", "| run | train | score (incl. background training) | of which background training |", "|---|---|---|---|"]
+    lines += ["", "### CPU seconds", "",
+              "| run | train | score (incl. background training) | of which background training |", "|---|---|---|---|"]
     for name, result in results.items():
         cpu = result["table"]["cpu_s"]
-        lines.append(f"| {name} | {result['train_cpu_s']} | {result['score_cpu_s']} | {cpu.get('background_training', 0)} |")
+        lines.append(f"| {name} | {result['train_cpu_s']} | {result['score_cpu_s']} "
+                     f"| {cpu.get('background_training', 0)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -27,11 +27,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+
+# isort: split
 import torch
 
 from genimg.data import load_dataset
 from genimg.io import write_json
-from genimg.tasks.inverse import METRIC_NAMES, SolverOptions, TaskSpec, recover
+from genimg.tasks.recover import METRIC_NAMES, SolverOptions, TaskSpec, recover
 from genimg.train import apply_overrides, default_config, load_model, train
 
 PROBLEMS = {
@@ -41,8 +43,8 @@ PROBLEMS = {
 CLASSICAL = {"inpaint": ["identity", "biharmonic"], "denoise": ["identity", "tv", "nlm"]}
 # (row label, model, method, options beyond the defaults)
 GENERATIVE = {
-    "inpaint": [("latent", "vae", "latent", {}), ("dps", "diffusion", "dps", {}), ("repaint", "diffusion", "repaint", {}),
-                ("sdedit", "diffusion", "sdedit", {})],
+    "inpaint": [("latent", "vae", "latent", {}), ("dps", "diffusion", "dps", {}),
+                ("repaint", "diffusion", "repaint", {}), ("sdedit", "diffusion", "sdedit", {})],
     "denoise": [("latent", "vae", "latent", {}), ("dps", "diffusion", "dps", {}), ("sdedit", "diffusion", "sdedit", {}),
                 ("sdedit, mean of 8", "diffusion", "sdedit", {"posterior_samples": 8})],
 }
@@ -52,7 +54,8 @@ def default_run(family: str, runs: Path, threads: int) -> Path:
     path = runs / family
     if (path / "summary.json").exists():
         return path
-    train(apply_overrides(default_config(family), [f"out={runs}", f"run_name={family}", "progress=false", f"threads={threads}"]))
+    overrides = [f"out={runs}", f"run_name={family}", "progress=false", f"threads={threads}"]
+    train(apply_overrides(default_config(family), overrides))
     return path
 
 

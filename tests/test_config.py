@@ -29,7 +29,7 @@ def test_mistyped_key_lists_valid_keys():
     ("conditional=maybe", "true or false"),
     ("arch=transformer", "mlp, conv"),
     ("latent_dim=0", "at least 1"),
-    ("select_by=loss", "val_loss or fid"),
+    ("select_by=loss", "val_loss, fid, last"),
 ])
 def test_bad_values_are_user_errors(item, fragment):
     with pytest.raises(UserError, match=fragment):

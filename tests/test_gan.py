@@ -276,7 +276,7 @@ def test_trains_through_the_generic_trainer_and_reloads(tmp_path):
     from genimg.train import load_model, train
 
     config = apply_overrides(default_config("dcgan"), quick_overrides(
-        tmp_path, epochs=2, fid_every=0, sample_every=1, g_features=8, d_features=8, conditional="true"))
+        tmp_path, epochs=2, fid_every=0, select_by="last", sample_every=1, g_features=8, d_features=8, conditional="true"))
     result = train(config, quiet=True)
     assert (result.run.path / "samples.png").exists()
     model = load_model(result.run.path)

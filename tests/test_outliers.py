@@ -1,4 +1,4 @@
-"""Outlier detection (genimg.tasks.outliers, genimg.tasks.ood_sets).
+"""Outlier detection (genimg.tasks.outliers) and its metrics (genimg.evaluate.detection).
 
 The OOD sets are checked for shape, range and grey levels; the metrics against hand-computed
 values (AUROC as the Mann-Whitney pair count, AUPR as the mean precision at each positive,
@@ -17,13 +17,17 @@ import torch
 from PIL import Image
 
 import genimg.tasks.outliers as outliers
+import genimg.tasks.outliers.background as outlier_background
+import genimg.tasks.outliers.detect as outlier_detect
+import genimg.tasks.outliers.likelihood as outlier_likelihood
 from genimg.cli import main
 from genimg.data import load_dataset
-from genimg.errors import UserError
 from genimg.data.spec import DataSpec
-from genimg.models.build import build_model
+from genimg.errors import UserError
+from genimg.evaluate.detection import detection_metrics
 from genimg.models.base import GenerativeModel
-from genimg.tasks.ood_sets import BUILTIN_SETS, make_ood_set, parse_set_names
+from genimg.models.build import build_model
+from genimg.tasks.outliers import BUILTIN_SETS, make_ood_set, parse_set_names
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -89,10 +93,12 @@ def test_ood_sets_follow_an_rgb_continuous_model(test_split):
 def test_heldout_set_is_the_classes_the_run_never_saw(spec, test_split):
     data = {"dataset": "digits", "classes": list(range(9))}
     ood = make_ood_set("heldout", spec, test_split, 10_000, torch.Generator().manual_seed(0), data_options=data)
-    nines = torch.cat([load_dataset("digits", s).images[load_dataset("digits", s).labels == 9] for s in ("train", "val", "test")])
+    splits = [load_dataset("digits", s) for s in ("train", "val", "test")]
+    nines = torch.cat([split.images[split.labels == 9] for split in splits])
     assert ood.images.shape == nines.shape
     assert torch.equal(ood.images.sum(0), nines.sum(0))  # the same images, in some order
-    skipped = make_ood_set("heldout", spec, test_split, 10, torch.Generator(), data_options={"dataset": "digits", "classes": None})
+    every_class = {"dataset": "digits", "classes": None}
+    skipped = make_ood_set("heldout", spec, test_split, 10, torch.Generator(), data_options=every_class)
     assert skipped.images is None and "every class" in skipped.skipped
 
 
@@ -128,12 +134,12 @@ def _average_precision_by_hand(inside: np.ndarray, outside: np.ndarray) -> float
 def test_detection_metrics_match_hand_computed_values():
     rng = np.random.default_rng(0)
     inside, outside = rng.normal(0, 1, 300), rng.normal(1, 1, 200)
-    m = outliers.detection_metrics(inside, outside)
+    m = detection_metrics(inside, outside)
     assert m["auroc"] == pytest.approx(_auroc_by_pairs(inside, outside), abs=1e-12)
     assert m["aupr"] == pytest.approx(_average_precision_by_hand(inside, outside), abs=1e-12)
-    ties = outliers.detection_metrics(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0]))
+    ties = detection_metrics(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0]))
     assert ties["auroc"] == pytest.approx(_auroc_by_pairs(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0])))
-    flipped = outliers.detection_metrics(outside, inside)  # swapping the roles mirrors the AUROC
+    flipped = detection_metrics(outside, inside)  # swapping the roles mirrors the AUROC
     assert flipped["auroc"] == pytest.approx(1 - m["auroc"], abs=1e-12)
 
 
@@ -142,8 +148,8 @@ def test_fpr_at_95_tpr_on_a_hand_made_case():
     outside = np.arange(100.0) + 10.5  # OOD scores 10.5..109.5
     # Flagging 95 of the 100 OOD images needs a threshold at 15.5; the test images above it
     # are 16..99: 84 of 100.
-    assert outliers.detection_metrics(inside, outside)["fpr95"] == pytest.approx(0.84)
-    separated = outliers.detection_metrics(np.zeros(10), np.ones(20))
+    assert detection_metrics(inside, outside)["fpr95"] == pytest.approx(0.84)
+    separated = detection_metrics(np.zeros(10), np.ones(20))
     assert separated == {"auroc": 1.0, "aupr": 1.0, "fpr95": 0.0}
 
 
@@ -181,11 +187,12 @@ def test_likelihoods_are_cached_by_config_weights_images_and_options(vae_run, te
     x, model = test_split.images[:10], vae_run.model
     first, _ = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
     real = outliers.negative_log_likelihood
-    monkeypatch.setattr(outliers, "negative_log_likelihood", lambda *a, **k: pytest.fail("recomputed a cached likelihood"))
+    monkeypatch.setattr(outlier_likelihood, "negative_log_likelihood",
+                        lambda *a, **k: pytest.fail("recomputed a cached likelihood"))
     again, bound = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
     assert torch.equal(first, again) and bound == "iw"
     calls = []
-    monkeypatch.setattr(outliers, "negative_log_likelihood", lambda *a, **k: calls.append(k) or real(*a, **k))
+    monkeypatch.setattr(outlier_likelihood, "negative_log_likelihood", lambda *a, **k: calls.append(k) or real(*a, **k))
     outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=2)  # other options
     outliers.cached_negative_log_likelihood(model, x[:9], tmp_path, k=5, seed=1)  # other images
     weight = next(model.parameters())
@@ -208,7 +215,8 @@ def test_likelihoods_are_cached_by_config_weights_images_and_options(vae_run, te
 
 def test_conditional_model_is_scored_by_the_mixture_over_classes(spec, test_split):
     torch.manual_seed(0)
-    model = build_model("vae", apply_overrides(default_config("vae"), ["conditional=true", "hidden=32", "latent_dim=4"]).model, spec).eval()
+    config = apply_overrides(default_config("vae"), ["conditional=true", "hidden=32", "latent_dim=4"])
+    model = build_model("vae", config.model, spec).eval()
     x = test_split.images[:6]
     nll, _ = outliers.negative_log_likelihood(model, x, k=8, seed=2)
     torch.manual_seed(2)
@@ -244,7 +252,7 @@ def test_likelihood_ratio_uses_the_background_model(vae_run, monkeypatch, tmp_pa
         asked.append((mu, seed))
         return ConstantBackground(vae_run.model.spec)
 
-    monkeypatch.setattr(outliers, "background_model", fake_background)
+    monkeypatch.setattr(outlier_detect, "background_model", fake_background)
     options = outliers.OutlierOptions(ood=["constant"], scores=["nll", "ratio"], k=5, mu=0.2, seed=4, progress=False)
     table = outliers.detect_outliers(vae_run.run.path, options, out=tmp_path / "o", log=lambda *a: None)
     assert asked == [(0.2, 4)]
@@ -276,7 +284,8 @@ def test_background_model_is_trained_once_then_read_from_its_run_directory(vae_r
     path = outliers.background_dir(vae_run.run.path, 0.1, 0)
     config = (path / "config.yaml").read_text()
     assert "perturbed:mu=0.1,seed=0:digits" in config and "- 8" in config  # same classes as the run
-    monkeypatch.setattr("genimg.train.train", lambda *a, **k: pytest.fail("the cached background model was retrained"))
+    monkeypatch.setattr(outlier_background, "train",
+                        lambda *a, **k: pytest.fail("the cached background model was retrained"))
     cached = outliers.background_model(vae_run.run.path, 0.1, 0, ["epochs=1"], progress=False, log=lambda *a: None)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
     with pytest.raises(UserError, match="delete that directory"):
@@ -297,7 +306,8 @@ def test_scores_a_family_lacks_are_refused(spec):
 
 def test_cli_writes_the_tables_and_histograms(vae_run, capsys):
     run = vae_run.run.path
-    code = main(["outliers", str(run), "--ood", "heldout,uniform,constant", "--score", "nll,ratio,complexity,typicality",
+    code = main(["outliers", str(run), "--ood", "heldout,uniform,constant",
+                 "--score", "nll,ratio,complexity,typicality",
                  "--n", "40", "--k", "5", "--batch-sizes", "2,5", "--background", "epochs=1", "--no-progress"])
     assert code == 0
     out = run / "outliers"

@@ -17,14 +17,11 @@ import pytest
 from PIL import Image
 
 from genimg.errors import UserError
-from genimg.experiments.report import (
-    Cell,
-    Metric,
-    best_rows,
-    build_report,
-    format_cell,
-    format_number,
-)
+from genimg.evaluate.directions import higher_is_better
+from genimg.experiments.report import build_report
+from genimg.experiments.report.formatting import format_cell, format_number
+from genimg.experiments.report.metrics import METRICS, Metric
+from genimg.experiments.report.table import Cell, best_rows
 from genimg.experiments.sweep import define_sweep
 from genimg.io import append_jsonl, write_json, write_text
 
@@ -71,7 +68,8 @@ def fake_evaluation(scores: dict, extractor: str = EXTRACTOR) -> dict:
         "extractor": extractor,
         "extractor_identity": {"name": extractor.rsplit("-", 1)[0], "test_accuracy": 0.97},
         "scores": {k: {"mean": scores[k], "std": 0.01, "values": [scores[k] - 0.01, scores[k] + 0.01]} for k in keys},
-        "floor": {"fid": {"mean": 0.5, "std": 0.1}, "kid": {"mean": 0.0001, "std": 0.0}, "is": {"mean": 9.1, "std": 0.1},
+        "floor": {"fid": {"mean": 0.5, "std": 0.1}, "kid": {"mean": 0.0001, "std": 0.0},
+                  "is": {"mean": 9.1, "std": 0.1},
                   "precision": {"mean": 0.8, "std": 0.01}, "recall": {"mean": 0.8, "std": 0.01}},
     }
 
@@ -86,7 +84,8 @@ def fake_run(path: Path, config, scores: dict, evaluation: dict | None, epochs: 
         "likelihood": {"nll_elbo_nats": scores["nll"] + 1.5, "nll_iw_nats": scores["nll"], "images": 447},
     })
     for epoch in range(1, epochs + 1):
-        append_jsonl(path / "metrics.jsonl", {"epoch": epoch, "train": {"loss": 200 / epoch}, "val": {"loss": scores["nll"] + 30 / epoch}})
+        append_jsonl(path / "metrics.jsonl",
+                     {"epoch": epoch, "train": {"loss": 200 / epoch}, "val": {"loss": scores["nll"] + 30 / epoch}})
     if evaluation is not None:
         write_json(path / "eval" / "metrics.json", evaluation)
     png(path / "samples.png")
@@ -104,7 +103,8 @@ def fake_sweep(root: Path, parameters: dict, *, mode="one-at-a-time", seeds=1, e
     for variant in sweep.variants:
         scores = known_scores(variant.values, variant.seed)
         expected.setdefault(variant.group, []).append(scores)
-        fake_run(root / variant.name, sweep.variant_config(variant), scores, fake_evaluation(scores, extractor_of(variant)))
+        evaluation = fake_evaluation(scores, extractor_of(variant))
+        fake_run(root / variant.name, sweep.variant_config(variant), scores, evaluation)
     return sweep, expected
 
 
@@ -165,7 +165,18 @@ def test_best_value_respects_each_columns_direction():
     assert format_number(None) == "—"
     assert format_number(440416, integer=True) == "440,416"
     assert format_number(-0.5) == "−0.5"
-    assert format_cell(Cell(3.14159, 0.0271, 3), Metric("fid", "FID", "lower")) == "3.142 ± 0.0271"
+    assert format_cell(Cell(3.14159, 0.0271, 3), Metric("fid", "FID")) == "3.142 ± 0.0271"
+
+
+def test_each_columns_direction_is_the_one_genimg_evaluate_declares():
+    directions = {m.key: m.better for m in METRICS}
+    assert directions["fid"] == directions["kid"] == directions["nll"] == directions["train_time"] == "lower"
+    assert directions["is"] == directions["precision"] == directions["recall"] == "higher"
+    assert directions["parameters"] == "lower"  # the smaller model, other things equal
+    for metric in METRICS:
+        declared = higher_is_better(metric.key)
+        if declared is not None:
+            assert metric.higher_is_better is declared, metric.key
 
 
 def test_table_highlights_the_right_cells_and_csv_equals_the_table(tmp_path):
@@ -175,7 +186,8 @@ def test_table_highlights_the_right_cells_and_csv_equals_the_table(tmp_path):
     header, rows, classes = parse_table(page)
     assert [r[0] for r in rows] == [v.name for v in sweep.variants]  # one row per run
     checks = {"NLL bound (nats/image)": ("nll", min), "FID": ("fid", min), "KID": ("kid", min), "IS": ("is", max),
-              "IS sharpness S": ("sharpness", max), "IS diversity D": ("diversity", max), "precision": ("precision", max),
+              "IS sharpness S": ("sharpness", max), "IS diversity D": ("diversity", max),
+              "precision": ("precision", max),
               "recall": ("recall", max), "train time (s)": ("train_time_s", min), "parameters": ("parameters", min)}
     for title, (key, pick) in checks.items():
         c = column_index(header, title)
@@ -205,10 +217,12 @@ def test_paragraph_numbers_match_the_metrics(tmp_path):
     low, high = expected["latent_dim=2"][0], expected["latent_dim=32"][0]
     fid_change = (high["fid"] - low["fid"]) / low["fid"] * 100
     assert latent.startswith("Raising latent_dim from 2 to 32 lowered NLL bound (nats/image) from")
-    assert f"lowered FID from {format_number(low['fid'])} to {format_number(high['fid'])} (−{abs(fid_change):.0f}%)" in latent
+    fid_text = f"lowered FID from {format_number(low['fid'])} to {format_number(high['fid'])} (−{abs(fid_change):.0f}%)"
+    assert fid_text in latent
     assert f"raised IS from {format_number(low['is'])} to {format_number(high['is'])}" in latent
     assert f"lowered NLL bound (nats/image) from {format_number(low['nll'])} to {format_number(high['nll'])}" in latent
-    assert f"raised parameters from {format_number(low['parameters'], True)} to {format_number(high['parameters'], True)}" in latent
+    parameters = f"{format_number(low['parameters'], True)} to {format_number(high['parameters'], True)}"
+    assert f"raised parameters from {parameters}" in latent
     beta = next(p for p in paragraphs if p.startswith("Raising beta"))
     low, high = expected["beta=0.5"][0], expected["beta=4.0"][0]
     assert f"raised FID from {format_number(low['fid'])} to {format_number(high['fid'])}" in beta
@@ -231,7 +245,8 @@ def test_seeds_show_mean_and_std_and_say_when_a_change_is_within_one_std(tmp_pat
     assert rows[0][header.index("seeds")] == "3"
     latent = re.search(r"Raising latent_dim from 16 to 17 (.*?)</p>", page).group(1)
     # latent 16 -> 17 moves FID by 10/16 - 10/17 = 0.037, less than the seeds' std of 0.05
-    assert re.search(r"lowered FID from [\d.]+ ± .*?\(within one std of the seeds\)|lowered FID from [\d.]+ to [\d.]+ \([^)]*\) \(within one std of the seeds\)", latent)
+    assert re.search(r"lowered FID from [\d.]+ ± .*?\(within one std of the seeds\)"
+                     r"|lowered FID from [\d.]+ to [\d.]+ \([^)]*\) \(within one std of the seeds\)", latent)
     beta = re.search(r"Raising beta from 1 to 2 (.*?)</p>", page).group(1)
     assert re.search(r"raised FID from [\d.]+ to [\d.]+ \(\+\d+%\)(?! \(within)", beta)
 
@@ -245,7 +260,8 @@ def test_scores_from_different_extractors_never_share_a_column(tmp_path):
     a, b = column_index(header, f"FID [{EXTRACTOR}]"), column_index(header, f"FID [{other}]")
     assert not any(h.rsplit(" ", 1)[0] == "FID" for h in header)
     by_name = {r[0]: r for r in rows}
-    assert by_name["latent_dim=32"][a] == "—" and by_name["latent_dim=32"][b] == format_number(expected["latent_dim=32"][0]["fid"])
+    assert by_name["latent_dim=32"][a] == "—"
+    assert by_name["latent_dim=32"][b] == format_number(expected["latent_dim=32"][0]["fid"])
     assert by_name["base"][b] == "—"
     assert "different feature extractors" in page
 
@@ -302,15 +318,18 @@ def _launch(playwright):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (scripts/ensure_browser.sh installs it as root)")
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
+                    "(scripts/ensure_browser.sh installs it as root)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     from genimg.experiments.sweep import run_sweep
 
     # A real (tiny) sweep, trained and scored by the real evaluator, so the page holds real
     # sample grids, reconstructions, curves and scores.
     sweep = define_sweep("vae", {"latent_dim": [2, 8], "beta": [1, 4]},
-                         base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"], out=tmp_path / "s",
-                         evaluation={"features": "classifier", "seed": 0, "n": 100, "seeds": 2, "likelihood_k": 20, "floor_subsets": 2})
+                         base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"],
+                         out=tmp_path / "s",
+                         evaluation={"features": "classifier", "seed": 0, "n": 100, "seeds": 2, "likelihood_k": 20,
+                                     "floor_subsets": 2})
     outcome = run_sweep(sweep, quiet=True, report=False)
     assert not outcome.failed, [r.error for r in outcome.failed]
     png(tmp_path / "s" / "base" / "explore" / "traversal.png")
@@ -321,7 +340,8 @@ def test_report_renders_in_a_real_browser(tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(out.resolve().as_uri())
             page.wait_for_load_state("load")
-            images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+            images = page.evaluate(
+                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
             rows = page.evaluate("document.querySelectorAll('table#metrics tbody tr').length")
             best = page.evaluate("document.querySelectorAll('table#metrics td.best').length")
             artifacts = REPO / "test-artifacts"

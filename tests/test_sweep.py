@@ -3,25 +3,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from genimg.errors import UserError
-from genimg.io import write_json
 from genimg.cli import build_parser
-from genimg.experiments import sweep as sweep_module
-from genimg.runs.directory import RunDir
+from genimg.errors import UserError
 from genimg.experiments.sweep import (
     Sweep,
     define_sweep,
     parse_parameters,
-    plan_tasks,
     resume_sweep,
     run_sweep,
     split_values,
     threads_per_worker,
 )
+from genimg.experiments.sweep import evaluation as sweep_evaluation
+from genimg.experiments.sweep.pending import plan_tasks
+from genimg.io import write_json
+from genimg.runs.directory import RunDir
 
 THREE_BY_THREE = {"latent_dim": [2, 16, 32], "beta": [0.5, 1, 4], "hidden": [128, 256, 512]}
 TINY = ["epochs=2", "likelihood_k=20", "hidden=32", "sample_every=1", "threads=1", "batch_size=200"]
@@ -41,8 +43,8 @@ def no_evaluation(monkeypatch):
         write_json(RunDir(Path(run_dir)).eval_dir / "metrics.json", {"settings": settings})
         return {}
 
-    monkeypatch.setattr(sweep_module, "evaluate_variant", fake_evaluate)
-    monkeypatch.setattr(sweep_module, "prepare_evaluation", lambda sweep, log=print: None)
+    monkeypatch.setattr(sweep_evaluation, "evaluate_variant", fake_evaluate)
+    monkeypatch.setattr(sweep_evaluation, "prepare_evaluation", lambda sweep, log=print: None)
     return calls
 
 
@@ -109,6 +111,19 @@ def test_a_single_value_is_a_base_override(tmp_path):
     s = define_sweep("vae", {"latent_dim": [2, 16], "epochs": [7]}, out=tmp_path / "s")
     assert list(s.parameters) == ["latent_dim"] and s.base["epochs"] == 7
     assert all(s.variant_config(v).train.epochs == 7 for v in s.variants)
+
+
+def test_a_sweep_is_defined_without_torch_and_a_worker_sets_up_before_torch_loads():
+    """The report reads sweeps through the definition, and a spawned worker loads its setup
+    (which fixes the thread count) before torch: neither may import torch."""
+    code = ("import sys\n"
+            "import genimg.experiments.sweep.worker_setup\n"
+            "from genimg.experiments.sweep import define_sweep, parse_parameters\n"
+            "define_sweep('vae', parse_parameters(['latent_dim=2,4']), mode='grid', seeds=2)\n"
+            "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 # ---------------------------------------------------------------------------- validation before training
@@ -204,7 +219,8 @@ def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evalua
 
 def test_resume_skips_finished_runs_resumes_partial_ones_and_starts_the_rest(tmp_path, monkeypatch, no_evaluation):
     out = tmp_path / "s"
-    s = define_sweep("vae", {"latent_dim": [2, 4, 8]}, base=TINY, evaluation={"features": "classifier", "seed": 0}, out=out)
+    s = define_sweep("vae", {"latent_dim": [2, 4, 8]}, base=TINY, evaluation={"features": "classifier", "seed": 0},
+                     out=out)
     run_sweep(s, quiet=True, report=False)
     # Interrupt: latent_dim=4 stopped after its first epoch; latent_dim=8 never started.
     partial = RunDir(out / "latent_dim=4")
@@ -247,8 +263,9 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path, monkeypatch, no_ev
             raise RuntimeError("evaluator exploded")
         return {}
 
-    monkeypatch.setattr(sweep_module, "evaluate_variant", failing_evaluation)
-    s = define_sweep("vae", {"latent_dim": [2, 4]}, base=TINY, evaluation={"features": "classifier", "seed": 0}, out=tmp_path / "s")
+    monkeypatch.setattr(sweep_evaluation, "evaluate_variant", failing_evaluation)
+    s = define_sweep("vae", {"latent_dim": [2, 4]}, base=TINY, evaluation={"features": "classifier", "seed": 0},
+                     out=tmp_path / "s")
     with pytest.raises(UserError, match=r"1 of 2 runs failed \(latent_dim=4\).*evaluator exploded.*--resume"):
         run_sweep(s, quiet=True)
     assert RunDir(tmp_path / "s" / "base").is_finished()
@@ -273,16 +290,16 @@ def test_evaluation_settings_are_what_the_real_evaluator_accepts(tmp_path, monke
 
     import genimg.evaluate.evaluator as evaluator
 
-    settings = sweep_module.evaluation_settings(n=100, features="classifier", seed=2, seeds=3, likelihood_k=50)
+    settings = sweep_evaluation.evaluation_settings(n=100, features="classifier", seed=2, seeds=3, likelihood_k=50)
     assert settings == {"features": "classifier", "seed": 2, "n": 100, "seeds": 3, "likelihood_k": 50}
     real_signature = inspect.signature(evaluator.evaluate_run)
     seen = []
     monkeypatch.setattr(evaluator, "evaluate_run", lambda run_dir, **kwargs: seen.append((run_dir, kwargs)) or {})
-    sweep_module.evaluate_variant(tmp_path / "run", settings, quiet=True)
+    sweep_evaluation.evaluate_variant(tmp_path / "run", settings, quiet=True)
     (run_dir, kwargs), = seen
     assert run_dir == tmp_path / "run" and kwargs == {**settings, "progress": False}
     real_signature.bind(run_dir, **kwargs)  # raises TypeError if the evaluator does not take them
     with pytest.raises(UserError, match="unknown feature extractor 'incepshun'"):
-        sweep_module.evaluation_settings(features="incepshun")
+        sweep_evaluation.evaluation_settings(features="incepshun")
     with pytest.raises(UserError, match="at least 2"):
-        sweep_module.evaluation_settings(n=1)
+        sweep_evaluation.evaluation_settings(n=1)

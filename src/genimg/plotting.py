@@ -35,10 +35,13 @@ def figure_png(figure: Figure, dpi: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(figure: Figure, path: str | os.PathLike, dpi: int | None = None) -> None:
-    """Write the figure as a PNG, atomically."""
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int | None = None, tight: bool = False,
+                pad_inches: float = 0.15) -> None:
+    """Write the figure as a PNG, atomically. ``tight`` crops it to what is drawn (on white, with
+    ``pad_inches`` around): titles and tick labels may reach past the margins of a small figure."""
+    box = {"bbox_inches": "tight", "pad_inches": pad_inches, "facecolor": "white"} if tight else {}
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi or figure.dpi)
+        figure.savefig(tmp, format="png", dpi=dpi or figure.dpi, **box)
 
 
 def class_colours(num_classes: int) -> Colormap:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from genimg.config.families import families
+from genimg.config.presets import datasets_of
 from genimg.config.run_config import default_config
 
 
@@ -16,3 +17,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"{family.name}: {family.description}")
         keys = [k.split(".", 1)[1] for k in default_config(family.name).valid_keys() if k.startswith("model.")]
         print("  keys: " + ", ".join(keys))
+        for preset, values in family.presets.items():
+            changed = [f"{k}={v}" for section in ("model", "train") for k, v in values.get(section, {}).items()]
+            datasets = ", ".join(datasets_of(preset)) or "-"
+            print(f"  preset {preset} ({datasets}): " + (" ".join(changed) if changed else "the defaults"))

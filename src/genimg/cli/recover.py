@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from genimg.errors import UserError
-from genimg.tasks.inverse import EDIT_TASK, TASKS, SolverOptions, TaskSpec, run_edit, run_recovery
+from genimg.tasks.recover import EDIT_TASK, TASKS, SolverOptions, TaskSpec, run_edit, run_recovery
 
 EPILOG = """examples:
   genimg recover RUN --task denoise --sigma 0.3
@@ -17,6 +17,8 @@ EPILOG = """examples:
 methods: identity, bicubic, tv, nlm, biharmonic, richardson-lucy (classical); latent (vae, dcgan);
 dps, repaint, sdedit (diffusion). Default: every method that serves the task and the model.
 """
+# The command-line options that are fields of SolverOptions (same names); unset ones keep its defaults.
+SOLVER_OPTIONS = ("steps", "posterior_samples", "dps_scale", "restarts", "latent_steps", "lam", "strength")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,17 +31,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, help="inpaint, random mask: fraction of pixels removed (default 0.5)")
     p.add_argument("--factor", type=int, help="superres: downsampling factor (default 2)")
     p.add_argument("--blur-sigma", type=float, help="deblur: Gaussian kernel std in pixels (default 1.0)")
-    p.add_argument("--method", action="append", help="a method to run (repeatable or comma-separated; default all that apply)")
-    p.add_argument("--n", type=int, help="images to recover from the split (default 64; edits for --task edit, default 8)")
+    p.add_argument("--method", action="append",
+                   help="a method to run (repeatable or comma-separated; default all that apply)")
+    p.add_argument("--n", type=int,
+                   help="images to recover from the split (default 64; edits for --task edit, default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="test", help="dataset split to take images from (default test)")
     p.add_argument("--steps", type=int, help="diffusion methods: reverse-chain steps (dps 100, repaint 50, sdedit 100)")
     p.add_argument("--posterior-samples", type=int, help="diffusion methods: average this many samples (default 1)")
-    p.add_argument("--dps-scale", type=float, help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)")
+    p.add_argument("--dps-scale", type=float,
+                   help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)")
     p.add_argument("--restarts", type=int, help="latent: random starts (default 4)")
     p.add_argument("--latent-steps", type=int, help="latent: Adam steps (default 300)")
     p.add_argument("--lam", type=float, help="latent: prior weight (default 0.001)")
-    p.add_argument("--strength", type=float, help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)")
+    p.add_argument("--strength", type=float,
+                   help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)")
     p.add_argument("--input", help="--task edit: the stroke painting or rough image (PNG)")
     p.add_argument("--out", help="output directory (default RUN/recover/TASK)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
@@ -48,18 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.task == EDIT_TASK:
-        if not args.input:
-            raise UserError("--task edit needs --input PNG (a stroke painting or rough image to turn into a realistic one)")
-        _, out_dir = run_edit(args.run, args.input, strength=0.5 if args.strength is None else args.strength,
-                              n=8 if args.n is None else args.n, seed=args.seed, steps=args.steps, out=args.out,
-                              ema=not args.no_ema)
-        print(f"wrote {out_dir / 'figure.png'}")
+        _edit(args)
         return
     if args.input:
         raise UserError("--input is for --task edit; the other tasks degrade images of the run's dataset themselves")
-    overrides = {k: getattr(args, k) for k in ("steps", "posterior_samples", "dps_scale", "restarts", "latent_steps",
-                                               "lam", "strength") if getattr(args, k) is not None}
-    options = SolverOptions(**overrides)
+    options = SolverOptions(**{k: getattr(args, k) for k in SOLVER_OPTIONS if getattr(args, k) is not None})
     methods = [m.strip() for item in (args.method or []) for m in item.split(",") if m.strip()]
     spec = TaskSpec(args.task, args.sigma, args.mask, args.rate, args.factor, args.blur_sigma)
     result, out_dir = run_recovery(args.run, spec, methods or None, n=64 if args.n is None else args.n, seed=args.seed,
@@ -68,3 +67,12 @@ def run(args: argparse.Namespace) -> None:
     print(f"{spec.task}: {result.task.to_dict()}, {result.originals.shape[0]} images")
     print(result.format_table())
     print(f"wrote {out_dir / 'figure.png'}, metrics.json, metrics.csv")
+
+
+def _edit(args: argparse.Namespace) -> None:
+    if not args.input:
+        raise UserError("--task edit needs --input PNG (a stroke painting or rough image to turn into a realistic one)")
+    _, out_dir = run_edit(args.run, args.input, strength=0.5 if args.strength is None else args.strength,
+                          n=8 if args.n is None else args.n, seed=args.seed, steps=args.steps, out=args.out,
+                          ema=not args.no_ema)
+    print(f"wrote {out_dir / 'figure.png'}")

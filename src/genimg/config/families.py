@@ -15,8 +15,11 @@ such as the test-only family in ``tests/``, registers itself with ``register_fam
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import yaml
 
 from genimg.errors import UserError
 
@@ -35,12 +38,24 @@ class FamilyInfo:
     description: str
     model: str | Callable[..., Any]  # "package.module:Class", or the class itself
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    # check_data(model_config, data_spec) raises a UserError when the config cannot model that data
+    check_data: Callable[[Any, Any], None] | None = None
+    has_validation_loss: bool = True  # validation_step returns "loss" (train.select_by=val_loss can work)
+    # preset name -> {"model": {...}, "train": {...}}: starting values per kind of data (config/presets.py)
+    presets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def model_class(self) -> Callable[..., Any]:
         if not isinstance(self.model, str):
             return self.model
         module, _, name = self.model.partition(":")
         return getattr(importlib.import_module(module), name)
+
+
+def read_presets(package: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """A family's ``presets.yaml`` (beside its config module, in ``package``)."""
+    text = importlib.resources.files(package).joinpath("presets.yaml").read_text()
+    return {name: {section: dict(values or {}) for section, values in (preset or {}).items()}
+            for name, preset in (yaml.safe_load(text) or {}).items()}
 
 
 _FAMILIES: dict[str, FamilyInfo] = {}

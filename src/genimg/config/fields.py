@@ -16,7 +16,6 @@ import yaml
 from genimg.errors import UserError
 
 
-
 def coerce(value: Any, annotation: Any, key: str) -> Any:
     """Convert ``value`` to ``annotation`` (int, float, bool, str, Optional, list[...], tuple[...])."""
     origin = typing.get_origin(annotation)

@@ -17,7 +17,11 @@ import yaml
 
 from genimg.config.families import get_family
 from genimg.config.fields import build_dataclass, parse_value
+from genimg.config.presets import DEFAULT_PRESET, preset_for
 from genimg.errors import UserError
+
+DEQUANTIZE = ("none", "uniform")
+SELECT_BY = ("val_loss", "fid", "last")
 
 
 @dataclass
@@ -28,6 +32,11 @@ class DataConfig:
     binarize: float | None = None  # static binarisation threshold, e.g. 0.5
     classes: list[int] | None = None  # keep only these labels (e.g. train on 0-8)
     limit: int | None = None  # keep the first N images of each split
+    dequantize: str = "none"  # none, or uniform: a continuous density sees x + U(0, 1) per grey level (see models)
+
+    def __post_init__(self) -> None:
+        if self.dequantize not in DEQUANTIZE:
+            raise UserError(f"data.dequantize must be one of {', '.join(DEQUANTIZE)}, got '{self.dequantize}'")
 
 
 @dataclass
@@ -39,7 +48,7 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = torch's default
     grad_clip: float | None = None  # clip the global gradient norm to this value
     patience: int | None = 20  # early stopping: epochs without a better selection score
-    select_by: str = "val_loss"  # val_loss or fid: which score keeps the best checkpoint (none measured: the last)
+    select_by: str = "val_loss"  # val_loss, fid (needs fid_every), or last: which checkpoint is kept
     ema_decay: float | None = None  # keep an EMA of the weights; sampling uses it
     eval_every: int = 1  # validation/test loss every K epochs
     checkpoint_every_s: float = 30.0  # write the resumable checkpoint at most this often (and at the end)
@@ -53,8 +62,8 @@ class TrainConfig:
     progress: bool = True  # progress bars
 
     def __post_init__(self) -> None:
-        if self.select_by not in ("val_loss", "fid"):
-            raise UserError(f"train.select_by must be val_loss or fid, got '{self.select_by}'")
+        if self.select_by not in SELECT_BY:
+            raise UserError(f"train.select_by must be one of {', '.join(SELECT_BY)}, got '{self.select_by}'")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be at least 1")
 
@@ -65,10 +74,12 @@ class RunConfig:
     model: Any  # the family's config dataclass
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = DEFAULT_PRESET  # the per-dataset preset the config started from (config/presets.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
+            "preset": self.preset,
             "data": dataclasses.asdict(self.data),
             "train": dataclasses.asdict(self.train),
             "model": dataclasses.asdict(self.model),
@@ -130,11 +141,30 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         model=build_dataclass(family.config_cls, data.get("model") or {}, "model"),
         data=build_dataclass(DataConfig, data.get("data") or {}, "data"),
         train=build_dataclass(TrainConfig, {**family.train_defaults, **(data.get("train") or {})}, "train"),
+        preset=str(data.get("preset", DEFAULT_PRESET)),
     )
 
 
-def default_config(family_name: str) -> RunConfig:
-    return config_from_dict({"family": family_name})
+def default_config(family_name: str, dataset: str | None = None) -> RunConfig:
+    """The family's starting config for ``dataset`` (default: the bundled digits): its defaults
+    with the dataset's preset on top."""
+    dataset = dataset or DataConfig.dataset
+    family = get_family(family_name)
+    preset = preset_for(dataset)
+    values = family.presets.get(preset)
+    if values is None:  # the family keeps no such preset: its defaults are the starting point
+        preset, values = DEFAULT_PRESET, {}
+    return config_from_dict({"family": family.name, "preset": preset, "data": {"dataset": dataset},
+                             "model": values.get("model", {}), "train": values.get("train", {})})
+
+
+def config_for(family_name: str, overrides: dict[str, Any] | list[str]) -> RunConfig:
+    """``default_config`` for the dataset the overrides name (``dataset=`` / ``data.dataset=``), with
+    the overrides applied: what ``genimg train FAMILY key=value ...`` trains."""
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    dataset = overrides.get("data.dataset", overrides.get("dataset"))
+    return apply_overrides(default_config(family_name, str(dataset) if dataset is not None else None), overrides)
 
 
 def load_config(path: str | Path) -> RunConfig:

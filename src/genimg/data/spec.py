@@ -10,6 +10,8 @@ class DataSpec:
     image_shape: tuple[int, int, int]  # (C, H, W)
     num_classes: int
     levels: int | None  # discrete grey levels, or None if continuous
+    # Discrete data that a continuous density sees uniformly dequantised: x + u, u ~ U(0, 1) per level.
+    dequantized: bool = False
 
     @property
     def channels(self) -> int:
@@ -25,12 +27,13 @@ class DataSpec:
         return c * h * w
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes, "levels": self.levels}
+        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes, "levels": self.levels,
+                "dequantized": self.dequantized}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
-        return cls(tuple(d["image_shape"]), int(d["num_classes"]), d.get("levels"))
+        return cls(tuple(d["image_shape"]), int(d["num_classes"]), d.get("levels"), bool(d.get("dequantized", False)))
 
     @classmethod
-    def of(cls, dataset) -> "DataSpec":
-        return cls(tuple(dataset.image_shape), dataset.num_classes, dataset.levels)
+    def of(cls, dataset, dequantized: bool = False) -> "DataSpec":
+        return cls(tuple(dataset.image_shape), dataset.num_classes, dataset.levels, dequantized and dataset.levels is not None)

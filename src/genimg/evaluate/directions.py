@@ -17,6 +17,7 @@ _OTHERS = {
     "nll": False,  # negative log-likelihood bounds (nats/image, bits/dim)
     "train_time": False,
     "train_cpu": False,
+    "parameters": False,  # for the same scores, the smaller model is the better one
 }
 
 HIGHER_IS_BETTER: dict[str, bool] = {

@@ -81,5 +81,10 @@ class RunDir:
         f = self.eval_dir / "metrics.json"
         return json.loads(f.read_text()) if f.exists() else {}
 
+    def status(self) -> str:
+        """running, finished, failed, interrupted, diverged (runs/status.py); "unknown" without a record."""
+        summary = self.summary()
+        return summary.get("status") or ("finished" if summary.get("finished") else "unknown")
+
     def is_finished(self) -> bool:
-        return self.summary().get("finished", False)
+        return self.status() == "finished"

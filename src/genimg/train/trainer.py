@@ -7,19 +7,20 @@ FID, stops early, draws sample grids with a fixed seed, and writes everything to
 directory. Resuming restores weights, optimisers, RNG states and counters, so a resumed run
 continues exactly as if it had never stopped.
 
+Before any of that, the config is validated (``validation.py``): a run that could only fail
+later is refused before data loads. Once its directory exists, the run's status in
+summary.json says what happened to it (running, finished, failed, interrupted).
+
 Under torchrun each rank takes an equal shard of every global batch; gradients are averaged
 with torch.distributed, so all ranks hold identical parameters. Only rank 0 writes files.
 """
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -27,11 +28,7 @@ from tqdm.auto import tqdm
 from genimg.config.run_config import RunConfig
 from genimg.data.dataset import ImageDataset
 from genimg.data.spec import DataSpec
-from genimg.data.splits import load_split
-from genimg.errors import UserError
-from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.evaluate.training_fid import TrainingEvaluator
-from genimg.images import save_grid, save_pairs
 from genimg.io import append_jsonl, write_json, write_text
 from genimg.models.base import Batch, GenerativeModel
 from genimg.models.build import build_model
@@ -40,6 +37,9 @@ from genimg.rng import fixed_seed, rng_state, set_rng_state
 from genimg.runs.checkpoint import load_state, load_weights, save_checkpoint
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
+from genimg.runs.status import mark, new_run_path
+from genimg.train.batches import evaluate_loss, iterate_batches, load_splits
+from genimg.train.device import device_kind, select_device
 from genimg.train.distributed import (
     DistInfo,
     agree,
@@ -50,91 +50,9 @@ from genimg.train.distributed import (
     init_distributed,
 )
 from genimg.train.ema import EMA
-
-SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
-
-
-@dataclass
-class TrainState:
-    """Counters that, with the weights, optimisers and RNG states, make a resume exact."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0
-    best_score: float = math.inf
-    best_epoch: int = -1
-    epochs_without_improvement: int = 0
-    elapsed_s: float = 0.0  # wall time spent training, summed over resumes
-    cpu_s: float = 0.0  # process CPU time, summed over resumes
-    stopped_early: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class TrainResult:
-    run: RunDir
-    model: GenerativeModel  # the kept weights (EMA where there is one), in eval mode
-    summary: dict[str, Any]
-
-
-def select_device(name: str, info: DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
-        if name == "cuda":
-            name = f"cuda:{info.local_rank}"
-    elif name != "cpu":
-        raise UserError(f"train.device must be auto, cpu, cuda or cuda:N, got '{name}'")
-    return torch.device(name)
-
-
-def make_run_dir(config: RunConfig) -> Path:
-    name = config.train.run_name or f"{config.family}-{config.data.dataset.replace(':', '_').replace('/', '_')}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    path = Path(config.train.out) / name
-    if (path / "checkpoints").exists():
-        raise UserError(f"run directory {path} already has checkpoints; resume it with `genimg train --resume {path}` or pick another train.run_name")
-    return path
-
-
-def load_splits(config: RunConfig, device: torch.device) -> dict[str, ImageDataset]:
-    splits = {s: load_split(config.data, s, device) for s in ("train", "val", "test")}
-    if len(splits["train"]) == 0:
-        raise UserError(f"dataset '{config.data.dataset}' has no training images with these options")
-    return splits
-
-
-def iterate_batches(n: int, batch_size: int, generator: torch.Generator, info: DistInfo) -> Iterator[torch.Tensor]:
-    """Shuffled global batches; each rank yields its equal shard of every global batch."""
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n, batch_size):
-        global_batch = order[start : start + batch_size]
-        if info.enabled and len(global_batch) < info.world_size:
-            continue  # a final batch too small to shard: skip it on every rank alike
-        yield global_batch[info.rank :: info.world_size]
-
-
-@torch.no_grad()
-def evaluate_loss(model: GenerativeModel, data: ImageDataset, batch_size: int, info: DistInfo) -> dict[str, float]:
-    """Mean of validation_step's scalars over a split (sharded over ranks)."""
-    was_training = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    count = 0
-    idx = torch.arange(len(data))[info.rank :: info.world_size]
-    for start in range(0, len(idx), batch_size):
-        b = idx[start : start + batch_size]
-        out = model.validation_step(Batch(data.images[b], data.labels[b]))
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(b)
-        count += len(b)
-    model.train(was_training)
-    sums["_count"] = float(count)
-    sums = all_reduce_sums(sums, info, data.images.device)
-    n = sums.pop("_count")
-    return {k: v / n for k, v in sums.items()} if n else {}
+from genimg.train.finish import describe, finish, save_sample_grid
+from genimg.train.state import TrainResult, TrainState
+from genimg.train.validation import check_data, validate_config
 
 
 def train(
@@ -145,224 +63,201 @@ def train(
     quiet: bool = False,
 ) -> TrainResult:
     """Train a model from a config, writing a run directory; or resume one (``resume=RUN``)."""
+    validate_config(config)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    info = init_distributed("cuda" if config.train.device.startswith("cuda") or (config.train.device == "auto" and torch.cuda.is_available()) else "cpu")
+    info = init_distributed(device_kind(config.train.device))
     device = select_device(config.train.device, info)
-    tc = config.train
     log = (lambda *a: None) if quiet or not info.is_main else print
 
-    path = Path(resume) if resume else Path(run_dir) if run_dir else make_run_dir(config)
+    path = Path(resume) if resume else Path(run_dir) if run_dir else new_run_path(config)
     run = RunDir(path)
-
     splits = load_splits(config, device)
-    spec = DataSpec.of(splits["train"])
-    torch.manual_seed(tc.seed)  # identical initial weights on every rank
+    spec = DataSpec.of(splits["train"], dequantized=config.data.dequantize == "uniform")
+    check_data(config, spec)  # a user's own data is only known now; still before anything is written
+    torch.manual_seed(config.train.seed)  # identical initial weights on every rank
     model = build_model(config.family, config.model, spec).to(device)
-    optimizers = model.configure_optimizers()
-    ema = EMA(model, tc.ema_decay, model.ema_parameter_names()) if tc.ema_decay else None
-    shuffle_gen = torch.Generator().manual_seed(tc.seed)
-    state = TrainState()
-
+    session = _Session(config, model, info)
     if resume:
-        last = run.checkpoint("last")
-        load_weights(model, last / "model.safetensors")
-        if ema is not None:
-            load_weights(ema.module, last / "ema.safetensors")
-        saved = load_state(last / "state.pt")
-        for name, opt in optimizers.items():
-            opt.load_state_dict(saved["optimizers"][name])
-        state = TrainState(**saved["trainer"])
-        set_rng_state(saved["rng"][info.rank] if isinstance(saved["rng"], list) else saved["rng"], {"shuffle": shuffle_gen})
-        if info.is_main:  # epochs logged after the checkpoint will be trained again
-            kept_records = [r for r in run.metrics() if r["epoch"] <= state.epoch]
-            write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
-        log(f"resuming {path} after epoch {state.epoch}")
+        session.restore(run, log)
     else:
-        broadcast_module(model, info)
-        if ema is not None:
-            broadcast_module(ema.module, info)
-        # Each rank draws its own noise (reparameterisation, GAN latents, diffusion timesteps).
-        torch.manual_seed(tc.seed + 104729 * info.rank)
+        session.start(run, spec)
+    barrier(info)
+    try:
+        session.loop(run, splits, device, quiet, log)
+        kept = run.checkpoint("best") if session.state.best_epoch > 0 else run.checkpoint("last")
+        barrier(info)
+        final = load_model(run.path, which=kept.name, device=device)
+        summary: dict[str, Any] = {}
         if info.is_main:
-            path.mkdir(parents=True, exist_ok=True)
-            write_text(run.config_file, config.to_yaml())
+            summary = finish(run, final, config, splits, session.state, kept.name,
+                             progress=config.train.progress and not quiet)
+            log(describe(run, summary))
+        barrier(info)
+    except KeyboardInterrupt:
+        if info.is_main:
+            mark(run, "interrupted", epochs_trained=session.state.epoch)
+        raise
+    except Exception as error:
+        if info.is_main:
+            mark(run, "failed", error=f"{type(error).__name__}: {error}", epochs_trained=session.state.epoch)
+        raise
+    return TrainResult(run, final, summary)
+
+
+class _Session:
+    """One run's model, optimisers, EMA, counters and RNG, from its start or checkpoint to its end."""
+
+    def __init__(self, config: RunConfig, model: GenerativeModel, info: DistInfo) -> None:
+        tc = config.train
+        self.config = config
+        self.model = model
+        self.info = info
+        self.optimizers = model.configure_optimizers()
+        self.ema = EMA(model, tc.ema_decay, model.ema_parameter_names()) if tc.ema_decay else None
+        self.shuffle = torch.Generator().manual_seed(tc.seed)
+        self.state = TrainState()
+        self.stepper = Stepper(self.optimizers, tc.grad_clip, info.world_size)
+
+    @property
+    def eval_model(self) -> GenerativeModel:
+        return self.ema.module if self.ema is not None else self.model
+
+    # --- beginning: fresh, or from the last checkpoint ------------------------------------------
+    def start(self, run: RunDir, spec: DataSpec) -> None:
+        broadcast_module(self.model, self.info)
+        if self.ema is not None:
+            broadcast_module(self.ema.module, self.info)
+        # Each rank draws its own noise (reparameterisation, GAN latents, diffusion timesteps).
+        torch.manual_seed(self.config.train.seed + 104729 * self.info.rank)
+        if self.info.is_main:
+            run.path.mkdir(parents=True, exist_ok=True)
+            write_text(run.config_file, self.config.to_yaml())
             write_json(run.spec_file, spec.to_dict())
+            write_json(run.summary_file, {})  # a new run: nothing from an earlier one in this directory
+            mark(run, "running", family=self.config.family, dataset=self.config.data.dataset)
             if run.metrics_file.exists():
                 run.metrics_file.unlink()
-    barrier(info)
 
-    stepper = Stepper(optimizers, tc.grad_clip, info.world_size)
-    training_evaluator = _training_evaluator(config, splits, device) if tc.fid_every else None
-    n_train = len(splits["train"])
-    log(f"training {config.family} ({model.num_parameters():,} parameters) on {config.data.dataset} "
-        f"[{n_train} train images, {device}, world size {info.world_size}] -> {path}")
+    def restore(self, run: RunDir, log) -> None:
+        last = run.checkpoint("last")
+        load_weights(self.model, last / "model.safetensors")
+        if self.ema is not None:
+            load_weights(self.ema.module, last / "ema.safetensors")
+        saved = load_state(last / "state.pt")
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(saved["optimizers"][name])
+        self.state = TrainState(**saved["trainer"])
+        rng = saved["rng"][self.info.rank] if isinstance(saved["rng"], list) else saved["rng"]
+        set_rng_state(rng, {"shuffle": self.shuffle})
+        if self.info.is_main:  # epochs logged after the checkpoint will be trained again
+            kept_records = [r for r in run.metrics() if r["epoch"] <= self.state.epoch]
+            write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
+            mark(run, "running")
+        log(f"resuming {run.path} after epoch {self.state.epoch}")
 
-    last_checkpoint = time.perf_counter()
-    best_weights = None
-    epoch_bar = tqdm(range(state.epoch, tc.epochs), desc="epochs", disable=not (tc.progress and info.is_main and not quiet),
-                     initial=state.epoch, total=tc.epochs, dynamic_ncols=True, leave=False)
-    for epoch in epoch_bar:
+    # --- the loop ----------------------------------------------------------------------------
+    def loop(self, run: RunDir, splits: dict[str, ImageDataset], device: torch.device, quiet: bool, log) -> None:
+        tc, info, state = self.config.train, self.info, self.state
+        # FID during training is measured against the val split: the test split stays unseen by selection.
+        monitor = TrainingEvaluator(splits["val"], n=tc.fid_samples, device=device, data=self.config.data) if tc.fid_every else None
+        log(f"training {self.config.family} ({self.model.num_parameters():,} parameters) on {self.config.data.dataset} "
+            f"[{len(splits['train'])} train images, {device}, world size {info.world_size}] -> {run.path}")
+        last_checkpoint = time.perf_counter()
+        best_weights = None
+        bar = tqdm(range(state.epoch, tc.epochs), desc="epochs", disable=not (tc.progress and info.is_main and not quiet),
+                   initial=state.epoch, total=tc.epochs, dynamic_ncols=True, leave=False)
+        for epoch in bar:
+            record = self.train_epoch(epoch, splits["train"], device, bar)
+            last_epoch = epoch + 1 == tc.epochs
+            score = self.evaluate_epoch(epoch, record, splits, monitor, last_epoch)
+            improved = score is not None and score < state.best_score
+            if score is not None:
+                if improved:
+                    state.best_score, state.best_epoch, state.epochs_without_improvement = score, epoch + 1, 0
+                else:
+                    state.epochs_without_improvement += 1
+            record["time_s"] = round(state.elapsed_s, 3)
+            record["cpu_s"] = round(state.cpu_s, 3)
+            state.epoch = epoch + 1
+            if info.is_main:
+                if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
+                    save_sample_grid(self.eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed,
+                                     **self.eval_model.monitoring_sample_options())
+                append_jsonl(run.metrics_file, record)
+            if improved:  # held in memory, written with the next checkpoint
+                best_weights = self._snapshot()
+            stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
+            state.stopped_early = stop and not last_epoch
+            if agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device) or stop or last_epoch:
+                self.checkpoint(run, best_weights)
+                best_weights = None
+                last_checkpoint = time.perf_counter()
+            if stop:
+                log(f"stopping early after epoch {epoch + 1}: no better {tc.select_by} for {tc.patience} evaluations")
+                break
+        bar.close()
+
+    def train_epoch(self, epoch: int, data: ImageDataset, device: torch.device, bar) -> dict[str, Any]:
+        tc, state = self.config.train, self.state
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        model.train()
+        self.model.train()
         sums: dict[str, float] = {}
         seen = 0
-        for local in iterate_batches(n_train, tc.batch_size, shuffle_gen, info):
-            out = model.training_step(Batch(splits["train"].images[local], splits["train"].labels[local]), stepper)
-            if ema is not None:
-                ema.update(model)
+        for local in iterate_batches(len(data), tc.batch_size, self.shuffle, self.info):
+            out = self.model.training_step(Batch(data.images[local], data.labels[local]), self.stepper)
+            if self.ema is not None:
+                self.ema.update(self.model)
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(local)
             seen += len(local)
             state.step += 1
             if "loss" in out:
-                epoch_bar.set_postfix(loss=f"{float(out['loss']):.3f}", refresh=False)
+                bar.set_postfix(loss=f"{float(out['loss']):.3f}", refresh=False)
         sums["_count"] = float(seen)
-        sums = all_reduce_sums(sums, info, device)
+        sums = all_reduce_sums(sums, self.info, device)
         count = sums.pop("_count")
-        record: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "train": {k: v / count for k, v in sums.items()}}
         state.elapsed_s += time.perf_counter() - wall0
         state.cpu_s += time.process_time() - cpu0
+        return {"epoch": epoch + 1, "step": state.step, "train": {k: v / count for k, v in sums.items()}}
 
-        eval_model = ema.module if ema is not None else model
-        last_epoch = epoch + 1 == tc.epochs
+    def evaluate_epoch(self, epoch: int, record: dict[str, Any], splits: dict[str, ImageDataset],
+                       monitor: TrainingEvaluator | None, last_epoch: bool) -> float | None:
+        """Val/test losses and FID as due this epoch, into ``record``; returns the selection score."""
+        tc = self.config.train
         score = None
         if (epoch + 1) % tc.eval_every == 0 or last_epoch:
             # Evaluation draws its own noise (a GAN's fakes, a VAE's z): from a fixed seed, so the
             # training stream is the same whether or not this epoch was evaluated, and a run
             # resumed after its last (always evaluated) epoch continues exactly.
             with fixed_seed(tc.seed + 3 + epoch):
-                record["val"] = evaluate_loss(eval_model, splits["val"], tc.batch_size, info)
-                record["test"] = evaluate_loss(eval_model, splits["test"], tc.batch_size, info)
+                record["val"] = evaluate_loss(self.eval_model, splits["val"], tc.batch_size, self.info)
+                record["test"] = evaluate_loss(self.eval_model, splits["test"], tc.batch_size, self.info)
             if tc.select_by == "val_loss":
-                if "loss" not in record["val"]:
-                    raise UserError(f"{config.family} has no validation loss; use train.select_by=fid with train.fid_every=K")
                 score = record["val"]["loss"]
-        if training_evaluator is not None and ((epoch + 1) % tc.fid_every == 0 or last_epoch):
-            eval_model.eval()
+        if monitor is not None and ((epoch + 1) % tc.fid_every == 0 or last_epoch):
+            self.eval_model.eval()
             with fixed_seed(tc.seed + 7 + epoch):
-                record.update(training_evaluator(eval_model))  # fid (vs the val split), class entropy
+                record.update(monitor(self.eval_model))  # fid (vs the val split), class entropy
             if tc.select_by == "fid":
                 score = record["fid"]
+        return score
 
-        improved = score is not None and score < state.best_score
-        if score is not None:
-            if improved:
-                state.best_score, state.best_epoch, state.epochs_without_improvement = score, epoch + 1, 0
-            else:
-                state.epochs_without_improvement += 1
-        record["time_s"] = round(state.elapsed_s, 3)
-        record["cpu_s"] = round(state.cpu_s, 3)
-        state.epoch = epoch + 1
+    def checkpoint(self, run: RunDir, best_weights) -> None:
+        # Every rank's RNG state is saved so that each continues its own noise stream on resume.
+        mine = rng_state({"shuffle": self.shuffle})
+        rngs = all_gather_objects(mine, self.info) if self.info.enabled else mine
+        if self.info.is_main:
+            if best_weights is not None:
+                save_checkpoint(run.checkpoint("best"), *best_weights, None)
+            save_checkpoint(run.checkpoint("last"), self.model, self.ema.module if self.ema else None, {
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "trainer": self.state.to_dict(),
+                "rng": rngs,
+            })
+        barrier(self.info)
 
-        if info.is_main:
-            if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
-                _save_sample_grid(eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed,
-                                  **eval_model.monitoring_sample_options())
-            append_jsonl(run.metrics_file, record)
-        if improved:  # held in memory, written with the next checkpoint
-            best_weights = _snapshot(model, ema)
-        stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
-        state.stopped_early = stop and not last_epoch
-        due = agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device)
-        if due or stop or last_epoch:
-            # Every rank's RNG state is saved so that each continues its own noise stream on resume.
-            rngs = _gather_rng(info, {"shuffle": shuffle_gen})
-            if info.is_main:
-                if best_weights is not None:
-                    save_checkpoint(run.checkpoint("best"), *best_weights, None)
-                    best_weights = None
-                save_checkpoint(run.checkpoint("last"), model, ema.module if ema else None, {
-                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                    "trainer": state.to_dict(),
-                    "rng": rngs,
-                })
-            last_checkpoint = time.perf_counter()
-            barrier(info)
-        if stop:
-            log(f"stopping early after epoch {epoch + 1}: no better {tc.select_by} for {tc.patience} evaluations")
-            break
-    epoch_bar.close()
-
-    # The kept weights: the best checkpoint (or the last one when nothing selected a best).
-    kept = run.checkpoint("best") if state.best_epoch > 0 else run.checkpoint("last")
-    barrier(info)
-    final = load_model(run.path, which=kept.name, device=device)
-    summary: dict[str, Any] = {}
-    if info.is_main:
-        summary = _finish(run, final, config, splits, state, kept.name, progress=tc.progress and not quiet)
-        log(_describe(run, summary))
-    barrier(info)
-    return TrainResult(run, final, summary)
-
-
-def _snapshot(model: torch.nn.Module, ema: EMA | None) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-    """A detached copy of the weights (and EMA weights) to write as the best checkpoint later."""
-    return copy.deepcopy(model).cpu(), copy.deepcopy(ema.module).cpu() if ema is not None else None
-
-
-def _gather_rng(info: DistInfo, generators: dict[str, torch.Generator]) -> Any:
-    """This rank's RNG state, or (under torchrun) every rank's, in rank order."""
-    mine = rng_state(generators)
-    return all_gather_objects(mine, info) if info.enabled else mine
-
-
-def _training_evaluator(config: RunConfig, splits: dict[str, ImageDataset], device: torch.device):
-    # FID during training is measured against the val split: the test split stays unseen by selection.
-    return TrainingEvaluator(splits["val"], n=config.train.fid_samples, device=device, data=config.data)
-
-
-def _save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_options: Any) -> None:
-    model.eval()
-    with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode():
-        images = model.sample(64, progress=False, **sample_options)
-    save_grid(images, path, nrow=8)
-
-
-def _finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict[str, ImageDataset], state: TrainState, kept: str,
-            progress: bool) -> dict[str, Any]:
-    """Final pictures and scores from the kept weights, and summary.json."""
-    tc = config.train
-    test = splits["test"]
-    _save_sample_grid(model, run.path / "samples.png", tc.seed)
-    summary: dict[str, Any] = {
-        "family": config.family,
-        "dataset": config.data.dataset,
-        "parameters": model.num_parameters(),
-        "epochs_trained": state.epoch,
-        "best_epoch": state.best_epoch,
-        "select_by": tc.select_by,
-        "best_score": state.best_score if state.best_epoch > 0 else None,
-        "stopped_early": state.stopped_early,
-        "train_time_s": round(state.elapsed_s, 2),
-        "train_cpu_s": round(state.cpu_s, 2),
-        "kept_checkpoint": kept,
-    }
-    if model.has("reconstruct"):
-        with torch.inference_mode():
-            x, y = test.images[:32], test.labels[:32]
-            recon = model.reconstruct(x, y if model.conditional else None)
-        save_pairs(x, recon, run.path / "reconstructions.png")
-    with fixed_seed(tc.seed + 99):
-        test_loss = evaluate_loss(model, test, tc.batch_size, DistInfo())
-    if test_loss:
-        summary["test"] = test_loss
-    if model.has("likelihood") and tc.likelihood_at_end:
-        with fixed_seed(tc.seed + 101):
-            summary["likelihood"] = test_log_likelihood(model, test, k=tc.likelihood_k, progress=progress)
-    summary["finished"] = True
-    write_json(run.summary_file, summary)
-    return summary
-
-
-def _describe(run: RunDir, summary: dict[str, Any]) -> str:
-    lines = [f"run directory: {run.path}"]
-    lik = summary.get("likelihood", {})
-    for name, value in lik.items():
-        if name.endswith("_nats"):
-            lines.append(f"  test {name.replace('_nats', '')}: {value:.2f} nats/image")
-    lines.append(f"  trained {summary['epochs_trained']} epochs in {summary['train_time_s']:.1f} s (kept epoch {summary['best_epoch']})")
-    for f in ("samples.png", "reconstructions.png", "metrics.jsonl", "summary.json"):
-        if (run.path / f).exists():
-            lines.append(f"  {f}: {run.path / f}")
-    return "\n".join(lines)
+    def _snapshot(self) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+        """A detached copy of the weights (and EMA weights) to write as the best checkpoint later."""
+        ema = copy.deepcopy(self.ema.module).cpu() if self.ema is not None else None
+        return copy.deepcopy(self.model).cpu(), ema

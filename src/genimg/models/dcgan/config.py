@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genimg.config.families import FamilyInfo
+from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
 
@@ -39,11 +39,37 @@ class DCGANConfig:
             raise UserError(f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel")
 
 
+def stage_sizes(image_size: int) -> list[int]:
+    """Spatial sizes from the generator's first feature map up to the image, doubling each stage.
+
+    Halve while the size stays even and at least 4 (32 -> 16 -> 8 -> 4, 28 -> 14 -> 7); small
+    images get a second stage even below 4, so 8x8 grows 2 -> 4 -> 8.
+    """
+    sizes = [image_size]
+    while sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 4:
+        sizes.append(sizes[-1] // 2)
+    while len(sizes) < 3 and sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 2:
+        sizes.append(sizes[-1] // 2)
+    if len(sizes) < 2:
+        raise UserError(
+            f"DCGAN needs an even image size (8, 16, 28, 32, 64, ...), got {image_size}; resize with data.image_size=32"
+        )
+    return sizes[::-1]
+
+
+def check_data(config: DCGANConfig, spec) -> None:
+    """Refuse, before any work, image sizes the networks cannot take."""
+    stage_sizes(spec.image_size)
+
+
 FAMILY = FamilyInfo(
     name="dcgan",
     config_cls=DCGANConfig,
     description="DCGAN: transposed-conv generator vs. strided-conv discriminator, non-saturating loss; class-conditional with conditional=true",
+    presets=read_presets(__package__),
     model="genimg.models.dcgan.model:DCGAN",
+    check_data=check_data,
+    has_validation_loss=False,
     # Keep the checkpoint with the best FID (a GAN has no held-out loss) and sample from an
     # EMA of the generator: GAN weights oscillate around a good point, their average sits closer.
     train_defaults={

@@ -9,25 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genimg.errors import UserError
-
-
-def stage_sizes(image_size: int) -> list[int]:
-    """Spatial sizes from the generator's first feature map up to the image, doubling each stage.
-
-    Halve while the size stays even and at least 4 (32 -> 16 -> 8 -> 4, 28 -> 14 -> 7); small
-    images get a second stage even below 4, so 8x8 grows 2 -> 4 -> 8.
-    """
-    sizes = [image_size]
-    while sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 4:
-        sizes.append(sizes[-1] // 2)
-    while len(sizes) < 3 and sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 2:
-        sizes.append(sizes[-1] // 2)
-    if len(sizes) < 2:
-        raise UserError(
-            f"DCGAN needs an even image size (8, 16, 28, 32, 64, ...), got {image_size}; resize with data.image_size=32"
-        )
-    return sizes[::-1]
+from genimg.models.dcgan.config import stage_sizes
 
 
 class Generator(nn.Module):

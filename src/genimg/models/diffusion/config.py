@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genimg.config.families import FamilyInfo
+from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
 PREDICTIONS = ("epsilon", "v", "x0")
@@ -87,6 +87,7 @@ FAMILY = FamilyInfo(
     config_cls=DiffusionConfig,
     description=("denoising diffusion (DDPM training; DDPM / DDIM sampling; linear / cosine schedules; epsilon / v / x0 "
                  "prediction; class-conditional with classifier-free guidance; variational bound)"),
+    presets=read_presets(__package__),
     model="genimg.models.diffusion.model:DiffusionModel",
     train_defaults={
         "epochs": 150,

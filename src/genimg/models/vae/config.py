@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from genimg.config.families import FamilyInfo
+from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
-DECODERS = ("auto", "categorical", "bernoulli", "gaussian")
+if TYPE_CHECKING:  # the type only: importing the data layer would import torch
+    from genimg.data.spec import DataSpec
+
+DECODERS = ("auto", "categorical", "bernoulli", "logistic", "gaussian")
 ARCHS = ("mlp", "conv")
 ACTIVATIONS = ("leaky_relu", "relu")
 
@@ -18,7 +22,7 @@ class VAEConfig:
     hidden: int = 256  # MLP width / conv base channels x 8
     hidden_layers: int = 2  # MLP hidden layers in encoder and decoder
     conv_channels: int = 32  # conv variant: channels of the first conv layer
-    decoder: str = "auto"  # auto, categorical, bernoulli, gaussian
+    decoder: str = "auto"  # auto, categorical, bernoulli, logistic (discretised), gaussian (continuous data only)
     learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
     sigma: float = 0.1  # gaussian decoder with fixed variance
     beta: float = 1.0  # weight of the KL term (beta-VAE)
@@ -49,25 +53,41 @@ class VAEConfig:
             raise UserError(f"model.dropout must lie in [0, 1), got {self.dropout}")
 
 
-def resolve_decoder(name: str, levels: int | None) -> str:
-    if name != "auto":
-        if name == "categorical" and levels is None:
-            raise UserError("the categorical decoder needs discrete data; use decoder=gaussian for continuous images")
-        if name == "bernoulli" and levels not in (2, None):
-            # Bernoulli on grey levels is the common "continuous Bernoulli" mistake: allowed, but not a likelihood.
-            pass
-        return name
-    if levels == 2:
-        return "bernoulli"
-    if levels is not None and levels <= 64:
-        return "categorical"
-    return "gaussian"
+def resolve_decoder(name: str, spec: DataSpec) -> str:
+    """The decoder ``name`` stands for on this data; a UserError if it is not a likelihood there.
+
+    ``auto``: Bernoulli for binary data, categorical up to 64 levels, the discretised logistic
+    above (8-bit), and a Gaussian only for continuous or explicitly dequantised data: on discrete
+    data a density is not a probability, and its "NLL" can go below zero without limit.
+    """
+    levels, discrete = spec.levels, spec.levels is not None and not spec.dequantized
+    if name == "auto":
+        if not discrete:
+            return "gaussian"
+        return "bernoulli" if levels == 2 else "categorical" if levels <= 64 else "logistic"
+    if name in ("categorical", "logistic") and levels is None:
+        raise UserError(f"decoder={name} needs discrete data (grey levels), and these images are continuous "
+                        "(resized?); use decoder=gaussian")
+    if name == "bernoulli" and levels != 2:
+        raise UserError(f"decoder=bernoulli needs binary data, and this data has {levels or 'continuous'} levels; "
+                        "binarise it with data.binarize=0.5, or use decoder=auto")
+    if name == "gaussian" and discrete:
+        raise UserError(f"decoder=gaussian is a density, and this data has {levels} discrete levels, where its "
+                        "likelihood is unbounded; use decoder=logistic (or auto), or set data.dequantize=uniform")
+    return name
+
+
+def check_data(config: VAEConfig, spec: DataSpec) -> None:
+    """Refuse, before any work, a config that cannot model this data."""
+    resolve_decoder(config.decoder, spec)
 
 
 FAMILY = FamilyInfo(
     name="vae",
     config_cls=VAEConfig,
     description="variational auto-encoder (MLP or conv; categorical / Bernoulli / Gaussian decoder; beta; class-conditional)",
+    presets=read_presets(__package__),
     model="genimg.models.vae.model:VAE",
+    check_data=check_data,
     train_defaults={"epochs": 500, "batch_size": 32, "patience": 50, "select_by": "val_loss", "sample_every": 25},
 )

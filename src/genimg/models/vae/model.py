@@ -7,13 +7,12 @@ default, 5), the importance-weighted bound of Burda et al. 2016 over k samples, 
 tighter and gives a better test likelihood on small data. Dropout (0.1 by default) in the
 MLP's hidden layers helps too: 1000 training digits overfit after a few dozen epochs.
 
-The decoder likelihood decides what the ELBO bounds:
-- ``categorical``: a softmax over the dataset's grey levels per pixel (17 for digits). The
-  ELBO is then a bound on a true discrete log-likelihood, in nats per image.
-- ``bernoulli``: for binarised data (levels = 2).
-- ``gaussian``: continuous, with a fixed or a learned per-pixel variance. On discrete data
-  this is a density, not a probability: its "likelihood" does not compare with the others.
-- ``auto`` picks bernoulli for 2 levels, categorical up to 64 levels, gaussian otherwise.
+The decoder likelihood p(x|z) decides what the ELBO bounds (``decoders.py``): categorical,
+Bernoulli or the discretised logistic, each a probability mass on discrete data, so the bounds
+are in nats of a discrete log-likelihood; or a Gaussian density, only on continuous data or on
+discrete data dequantised (``data.dequantize=uniform``), where ``dequantize`` adds the
+-D log L that turns the density's bound into a bound on the probability (``config.py`` refuses
+every other combination before any work starts).
 """
 from __future__ import annotations
 
@@ -24,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genimg.data.dataset import to_levels
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 from genimg.models.base import Batch, GenerativeModel
 from genimg.models.stepper import Stepper, adam
 from genimg.models.vae.config import VAEConfig, resolve_decoder
+from genimg.models.vae.decoders import make_decoder
 from genimg.models.vae.latent import PosteriorMeanSpace
 from genimg.models.vae.networks import ConvDecoder, ConvEncoder, mlp
 
@@ -39,13 +38,10 @@ class VAE(GenerativeModel):
 
     def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        self.likelihood = resolve_decoder(config.decoder, spec.levels)
-        self.levels = spec.levels if self.likelihood == "categorical" else None
+        self.likelihood = resolve_decoder(config.decoder, spec)
+        self.pixel_decoder = make_decoder(self.likelihood, spec.levels, config.learn_variance, config.sigma, spec.dequantized)
+        self.out_per_pixel = self.pixel_decoder.values_per_pixel
         c, h, w = spec.image_shape
-        # Values per pixel the decoder outputs: logits over levels, one logit, or mean (+ log-variance).
-        self.out_per_pixel = {"categorical": self.levels, "bernoulli": 1, "gaussian": 2 if config.learn_variance else 1}[
-            self.likelihood
-        ]
         label_dim = spec.num_classes if config.conditional else 0
         L = config.latent_dim
         if config.arch == "mlp":
@@ -96,25 +92,7 @@ class VAE(GenerativeModel):
     def decode(self, z: torch.Tensor, labels: torch.Tensor | int | None = None, mode: str = "mean") -> torch.Tensor:
         """Images in [0, 1]: the mean of p(x|z), or a draw from it with mode='sample'."""
         out = self.decoder_output(z, labels)
-        if self.likelihood == "categorical":
-            probs = out.softmax(-1)
-            grid = torch.linspace(0, 1, self.levels, device=out.device)
-            if mode == "sample":
-                idx = torch.distributions.Categorical(probs=probs).sample()
-                return grid[idx]
-            return (probs * grid).sum(-1)
-        if self.likelihood == "bernoulli":
-            p = torch.sigmoid(out[..., 0])
-            return torch.bernoulli(p) if mode == "sample" else p
-        mean = torch.sigmoid(out[..., 0])
-        if mode == "sample":
-            return (mean + self._gaussian_std(out) * torch.randn_like(mean)).clamp(0, 1)
-        return mean
-
-    def _gaussian_std(self, out: torch.Tensor) -> torch.Tensor:
-        if self.config.learn_variance:
-            return torch.exp(0.5 * out[..., 1].clamp(-12, 4))
-        return torch.full_like(out[..., 0], self.config.sigma)
+        return self.pixel_decoder.sample(out) if mode == "sample" else self.pixel_decoder.mean(out)
 
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the posterior mean of x: the reconstruction shown next to the original."""
@@ -124,21 +102,23 @@ class VAE(GenerativeModel):
     # --- likelihood pieces --------------------------------------------------------------------
     def log_px_given_z(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per image, summed over pixels."""
-        if self.likelihood == "categorical":
-            target = to_levels(x, self.levels)
-            logp = out.log_softmax(-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        elif self.likelihood == "bernoulli":
-            logp = -F.binary_cross_entropy_with_logits(out[..., 0], x, reduction="none")
-        else:
-            mean = torch.sigmoid(out[..., 0])
-            std = self._gaussian_std(out)
-            logp = -0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
-        return logp.flatten(1).sum(1)
+        return self.pixel_decoder.log_prob(x, out).flatten(1).sum(1)
+
+    def dequantize(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """On dequantised data, y = (k + u) / L for x = k / (L - 1) and u ~ U(0, 1) per pixel, and
+        the log-density of y is a bound on the probability of x after adding D log(1 / L): log P(x)
+        >= E_u log p(y) - D log L (Jensen over each level's bin of width 1 / L). Else x, 0."""
+        if not self.spec.dequantized:
+            return x, 0.0
+        levels = self.spec.levels
+        y = (torch.round(x * (levels - 1)) + torch.rand_like(x)) / levels
+        return y, -self.spec.num_pixels * math.log(levels)
 
     def elbo_terms(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        x, bin_correction = self.dequantize(x)
         mu, logvar = self.encode(x, labels)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        rec = self.log_px_given_z(x, self.decoder_output(z, labels))
+        rec = self.log_px_given_z(x, self.decoder_output(z, labels)) + bin_correction
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
 
@@ -147,6 +127,7 @@ class VAE(GenerativeModel):
 
         With beta = 1 these are the importance weights of log p(x); training with beta != 1
         weights the prior term as a beta-VAE does (the ELBO's KL is the mean of that term)."""
+        x, bin_correction = self.dequantize(x)
         mu, logvar = self.encode(x, labels)
         std = torch.exp(0.5 * logvar)
         eps = torch.randn(k, *mu.shape, device=mu.device)
@@ -156,7 +137,7 @@ class VAE(GenerativeModel):
         log_px_z = self.log_px_given_z(xf, self.decoder_output(z.reshape(-1, mu.shape[1]), lf)).view(k, -1)
         log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return log_px_z + beta * (log_pz - log_qz)
+        return log_px_z + bin_correction + beta * (log_pz - log_qz)
 
     @torch.no_grad()
     def log_likelihood(

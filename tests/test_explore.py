@@ -1,4 +1,4 @@
-"""Latent exploration (genimg.tasks.latent) and class-conditional VAE sampling.
+"""Latent exploration (genimg.tasks.explore) and class-conditional VAE sampling.
 
 The figures' numbers are checked, not only their files: interpolation ends decode to the
 reconstructions of the ends, slerp keeps norms, manifold grids are the prior's quantiles or
@@ -14,11 +14,22 @@ import pytest
 import torch
 from PIL import Image
 
-import genimg.tasks.latent as latent
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
 from genimg.models.build import build_model
+from genimg.tasks.explore import (
+    VIEWS,
+    interpolation,
+    latent_space,
+    lerp,
+    manifold,
+    reconstructions,
+    scatter,
+    slerp,
+    traversal,
+)
+from genimg.tasks.explore.runners import RUNNERS
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -64,7 +75,7 @@ def test_slerp_keeps_equal_norms_and_moves_at_constant_angular_speed():
     b = torch.randn(5, 16, generator=g)
     b = b / b.norm(dim=1, keepdim=True) * a.norm(dim=1, keepdim=True)  # equal norms per pair
     t = torch.linspace(0, 1, 7)
-    path = latent.slerp(a, b, t)
+    path = slerp(a, b, t)
     assert path.shape == (5, 7, 16)
     assert torch.equal(path[:, 0], a) and torch.equal(path[:, -1], b)
     norms = path.norm(dim=-1)
@@ -73,7 +84,7 @@ def test_slerp_keeps_equal_norms_and_moves_at_constant_angular_speed():
     angle_from_a = torch.arccos(((path * a[:, None]).sum(-1) / (norms * a.norm(dim=1, keepdim=True))).clamp(-1, 1))
     torch.testing.assert_close(angle_from_a, omega[:, None] * t[None], rtol=1e-3, atol=1e-3)
     # A straight line between the same points cuts inside the sphere.
-    straight = latent.lerp(a, b, t)
+    straight = lerp(a, b, t)
     assert torch.equal(straight[:, 0], a) and torch.equal(straight[:, -1], b)
     assert (straight[:, 3].norm(dim=-1) < norms[:, 3] - 1e-3).all()
 
@@ -82,9 +93,9 @@ def test_slerp_with_unequal_norms_and_parallel_vectors():
     a = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
     b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])  # second pair parallel: slerp falls back to the line
     t = torch.linspace(0, 1, 5)
-    path = latent.slerp(a, b, t)
+    path = slerp(a, b, t)
     assert torch.equal(path[:, 0], a) and torch.equal(path[:, -1], b)
-    torch.testing.assert_close(path[1], latent.lerp(a, b, t)[1])
+    torch.testing.assert_close(path[1], lerp(a, b, t)[1])
     # Halfway between orthogonal vectors: both weights are sin(pi/4) / sin(pi/2).
     torch.testing.assert_close(path[0, 2], torch.tensor([3.0, 1.0]) * math.sin(math.pi / 4))
 
@@ -96,7 +107,7 @@ def test_slerp_with_unequal_norms_and_parallel_vectors():
 def test_vae_interpolation_ends_decode_to_the_reconstructions(vae2_run, test_split, method):
     model = vae2_run.model
     start, end = test_split.images[:4], test_split.images[4:8]
-    result = latent.interpolation(model, start=start, end=end, steps=6, method=method)
+    result = interpolation(model, start=start, end=end, steps=6, method=method)
     assert result.images.shape == (4, 6, 1, 8, 8) and result.codes.shape == (4, 6, 2)
     with torch.no_grad():
         mu_start, _ = model.encode(start)
@@ -110,7 +121,7 @@ def test_vae_interpolation_ends_decode_to_the_reconstructions(vae2_run, test_spl
 
 
 def test_dcgan_interpolates_between_seeds_only(dcgan, test_split, tmp_path):
-    result = latent.interpolation(dcgan, pairs=3, steps=5, method="slerp", seed=7, out=tmp_path / "i.png")
+    result = interpolation(dcgan, pairs=3, steps=5, method="slerp", seed=7, out=tmp_path / "i.png")
     g = torch.Generator().manual_seed(7)
     a, b = torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)
     torch.testing.assert_close(result.codes[:, 0], a)
@@ -118,13 +129,13 @@ def test_dcgan_interpolates_between_seeds_only(dcgan, test_split, tmp_path):
     torch.testing.assert_close(result.images[:, 1], dcgan.decode(result.codes[:, 1]))
     assert Image.open(tmp_path / "i.png").format == "PNG"
     with pytest.raises(UserError, match="seeds"):
-        latent.interpolation(dcgan, start=test_split.images[:2], end=test_split.images[2:4])
+        interpolation(dcgan, start=test_split.images[:2], end=test_split.images[2:4])
 
 
 def test_diffusion_interpolates_in_ddim_noise(diffusion, test_split):
-    space = latent.latent_space(diffusion, ddim_steps=4)
+    space = latent_space(diffusion, ddim_steps=4)
     start, end = test_split.images[:2], test_split.images[2:4]
-    result = latent.interpolation(space, start=start, end=end, steps=4, method="slerp")
+    result = interpolation(space, start=start, end=end, steps=4, method="slerp")
     assert result.codes.shape == (2, 4, 64)
     torch.testing.assert_close(result.codes[:, 0], diffusion.ddim_invert(start, steps=4).flatten(1))
     expected_end = diffusion.sample(2, noise=diffusion.ddim_invert(end, steps=4), sampler="ddim", steps=4, eta=0.0,
@@ -132,9 +143,9 @@ def test_diffusion_interpolates_in_ddim_noise(diffusion, test_split):
     torch.testing.assert_close(result.images[:, -1], expected_end, atol=1e-5, rtol=0)
     # The views that need coordinates with a meaning of their own say what works instead.
     with pytest.raises(UserError, match="recon, interp, scatter"):
-        latent.traversal(space)
+        traversal(space)
     with pytest.raises(UserError, match="recon, interp, scatter"):
-        latent.manifold(space, images=test_split.images)
+        manifold(space, images=test_split.images)
 
 
 # ---------------------------------------------------------------------------- manifold
@@ -144,7 +155,7 @@ def test_manifold_of_a_2d_latent_is_the_prior_quantile_grid(vae2_run, tmp_path):
     from scipy.stats import norm
 
     model = vae2_run.model
-    result = latent.manifold(model, n=7, out=tmp_path / "m.png")
+    result = manifold(model, n=7, out=tmp_path / "m.png")
     assert result.images.shape == (7, 7, 1, 8, 8) and result.coords.shape == (7, 7, 2)
     quantiles = torch.tensor(norm.ppf((np.arange(7) + 0.5) / 7), dtype=torch.float32)
     torch.testing.assert_close(result.coords[0, :, 0], quantiles)  # z1 grows to the right
@@ -153,13 +164,14 @@ def test_manifold_of_a_2d_latent_is_the_prior_quantile_grid(vae2_run, tmp_path):
     assert (result.coords[1:, :, 1] < result.coords[:-1, :, 1]).all()
     assert (result.coords[:, :, 0] == result.coords[:1, :, 0]).all()  # one z1 per column
     with torch.no_grad():
-        torch.testing.assert_close(result.images.flatten(0, 1), model.decode(result.codes.flatten(0, 1)), atol=1e-5, rtol=0)
+        torch.testing.assert_close(result.images.flatten(0, 1), model.decode(result.codes.flatten(0, 1)),
+                                   atol=1e-5, rtol=0)
     assert Image.open(tmp_path / "m.png").size[0] > 7 * 8 * 8
 
 
 def test_manifold_of_a_higher_dim_latent_spans_the_principal_plane(vae4, test_split):
     images = test_split.images[:200]
-    result = latent.manifold(vae4, n=5, images=images, span=2.0)
+    result = manifold(vae4, n=5, images=images, span=2.0)
     assert result.images.shape == (5, 5, 1, 8, 8) and result.basis == "principal directions"
     axis = torch.linspace(-2, 2, 5)
     torch.testing.assert_close(result.coords[2, :, 0], axis)
@@ -180,7 +192,7 @@ def test_manifold_of_a_higher_dim_latent_spans_the_principal_plane(vae4, test_sp
 
 def test_manifold_needs_an_encoder_above_two_dimensions(dcgan):
     with pytest.raises(UserError, match="latent_dim=2"):
-        latent.manifold(dcgan)
+        manifold(dcgan)
 
 
 # ---------------------------------------------------------------------------- traversal
@@ -188,7 +200,7 @@ def test_manifold_needs_an_encoder_above_two_dimensions(dcgan):
 
 def test_traversal_moves_one_coordinate_per_row(vae4, test_split, tmp_path):
     image = test_split.images[3]
-    result = latent.traversal(vae4, image=image, steps=5, span=1.5, images=test_split.images, out=tmp_path / "t.png")
+    result = traversal(vae4, image=image, steps=5, span=1.5, images=test_split.images, out=tmp_path / "t.png")
     with torch.no_grad():
         base = vae4.encode(image[None])[0][0]
         activity = vae4.encode(test_split.images)[0].double().var(0, unbiased=False)
@@ -207,12 +219,12 @@ def test_traversal_moves_one_coordinate_per_row(vae4, test_split, tmp_path):
 
 
 def test_dcgan_traversal_around_a_seed_with_chosen_dimensions(dcgan):
-    result = latent.traversal(dcgan, dims=[5, 0], steps=3, seed=2)
+    result = traversal(dcgan, dims=[5, 0], steps=3, seed=2)
     torch.testing.assert_close(result.base, torch.randn(1, 8, generator=torch.Generator().manual_seed(2))[0])
     assert result.dims == [5, 0] and result.source.startswith("prior draw")
     assert torch.equal((result.codes[0] != result.base).any(0), torch.arange(8) == 5)
     with pytest.raises(UserError, match="0..7"):
-        latent.traversal(dcgan, dims=[8])
+        traversal(dcgan, dims=[8])
 
 
 # ---------------------------------------------------------------------------- scatter
@@ -220,7 +232,7 @@ def test_dcgan_traversal_around_a_seed_with_chosen_dimensions(dcgan):
 
 def test_scatter_of_a_2d_vae_shows_the_encoder_means(vae2_run, test_split, tmp_path):
     model = vae2_run.model
-    result = latent.scatter(model, test_split.images, test_split.labels, class_names=test_split.class_names,
+    result = scatter(model, test_split.images, test_split.labels, class_names=test_split.class_names,
                             out=tmp_path / "s.png")
     with torch.no_grad():
         mu, _ = model.encode(test_split.images)
@@ -232,7 +244,7 @@ def test_scatter_of_a_2d_vae_shows_the_encoder_means(vae2_run, test_split, tmp_p
 
 def test_scatter_above_two_dimensions_has_pca_and_tsne_panels(vae4, test_split):
     images, labels = test_split.images[:60], test_split.labels[:60]
-    result = latent.scatter(vae4, images, labels, seed=1)
+    result = scatter(vae4, images, labels, seed=1)
     assert set(result.embeddings) == {"PCA", "t-SNE"}
     with torch.no_grad():
         codes = vae4.encode(images)[0].double().numpy()
@@ -249,16 +261,16 @@ def test_scatter_above_two_dimensions_has_pca_and_tsne_panels(vae4, test_split):
 
 def test_diffusion_scatter_lays_out_the_ddim_noise(diffusion, test_split):
     images, labels = test_split.images[:12], test_split.labels[:12]
-    result = latent.scatter(latent.latent_space(diffusion, ddim_steps=3), images, labels)
+    result = scatter(latent_space(diffusion, ddim_steps=3), images, labels)
     torch.testing.assert_close(result.codes, diffusion.ddim_invert(images, steps=3).flatten(1))
     assert set(result.embeddings) == {"PCA", "t-SNE"} and result.embeddings["PCA"].shape == (12, 2)
 
 
 def test_dcgan_has_no_scatter_or_reconstructions(dcgan, test_split):
     with pytest.raises(UserError, match="needs an encoder.*for this model use interp, traverse$"):
-        latent.scatter(dcgan, test_split.images[:10], test_split.labels[:10])
+        scatter(dcgan, test_split.images[:10], test_split.labels[:10])
     with pytest.raises(UserError, match="encoder"):
-        latent.reconstructions(dcgan, test_split.images[:4])
+        reconstructions(dcgan, test_split.images[:4])
 
 
 # ---------------------------------------------------------------------------- reconstructions
@@ -269,27 +281,31 @@ def test_reconstruction_scores_agree_with_torchmetrics(vae2_run, test_split, tmp
 
     model = vae2_run.model
     images = test_split.images[:10]
-    result = latent.reconstructions(model, images, test_split.labels[:10], out=tmp_path / "r.png")
+    result = reconstructions(model, images, test_split.labels[:10], out=tmp_path / "r.png")
     with torch.no_grad():
         recon = model.reconstruct(images)
     torch.testing.assert_close(result.reconstructions, recon, atol=1e-6, rtol=0)
     expected_mse = (recon.double() - images.double()).pow(2).flatten(1).mean(1)
     torch.testing.assert_close(result.mse, expected_mse, atol=1e-7, rtol=1e-5)
-    expected_ssim = structural_similarity_index_measure(recon.double(), images.double(), gaussian_kernel=True, sigma=1.5,
-                                                        kernel_size=11, data_range=1.0, reduction="none")
+    expected_ssim = structural_similarity_index_measure(recon.double(), images.double(), gaussian_kernel=True,
+                                                        sigma=1.5, kernel_size=11, data_range=1.0, reduction="none")
     torch.testing.assert_close(result.ssim, expected_ssim, atol=1e-6, rtol=1e-5)
     assert Image.open(tmp_path / "r.png").format == "PNG"
 
 
 def test_diffusion_reconstruction_is_the_ddim_round_trip(diffusion, test_split):
     images = test_split.images[:3]
-    result = latent.reconstructions(latent.latent_space(diffusion, ddim_steps=4), images)
+    result = reconstructions(latent_space(diffusion, ddim_steps=4), images)
     noise = diffusion.ddim_invert(images, steps=4)
     expected = diffusion.sample(3, noise=noise, sampler="ddim", steps=4, eta=0.0, clip=False, progress=False)
     torch.testing.assert_close(result.reconstructions, expected, atol=1e-5, rtol=0)
 
 
 # ---------------------------------------------------------------------------- the command line
+
+
+def test_every_view_has_a_runner_in_the_order_of_the_views():
+    assert tuple(RUNNERS) == VIEWS
 
 
 def _valid_png(path) -> tuple[int, int]:
@@ -325,9 +341,9 @@ def test_cli_explore_default_directory_and_one_view(vae2_run):
 @pytest.fixture(scope="module")
 def dcgan_run(tmp_path_factory, dcgan, spec):
     """A run directory written the way the trainer writes one, holding the untrained DCGAN."""
-    from genimg.runs.directory import RunDir
     from genimg.io import write_json, write_text
     from genimg.runs.checkpoint import save_checkpoint
+    from genimg.runs.directory import RunDir
 
     run = RunDir(tmp_path_factory.mktemp("runs") / "gan")
     config = apply_overrides(default_config("dcgan"), ["latent_dim=8", "g_features=8", "d_features=8"])
@@ -350,7 +366,8 @@ def test_cli_explore_refuses_what_a_dcgan_cannot_do(dcgan_run, dcgan, tmp_path, 
     assert main(["explore", str(dcgan_run.path), "--n", "2", "--steps", "3", "--out", str(tmp_path / "all")]) == 0
     out = capsys.readouterr().out
     assert "skipping scatter" in out and "skipping recon" in out and "skipping manifold" in out
-    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["interp_linear.png", "interp_slerp.png", "traverse.png"]
+    drawn = sorted(p.name for p in (tmp_path / "all").iterdir())
+    assert drawn == ["interp_linear.png", "interp_slerp.png", "traverse.png"]
 
 
 # ---------------------------------------------------------------------------- class-conditional VAE
@@ -358,14 +375,16 @@ def test_cli_explore_refuses_what_a_dcgan_cannot_do(dcgan_run, dcgan, tmp_path, 
 
 @pytest.fixture(scope="module")
 def cvae_run(tmp_path_factory):
-    return _train("vae", tmp_path_factory.mktemp("runs"), "cvae", "conditional=true", "latent_dim=2", "epochs=10", "hidden=128", "lr=3e-3")
+    return _train("vae", tmp_path_factory.mktemp("runs"), "cvae", "conditional=true", "latent_dim=2", "epochs=10",
+                  "hidden=128", "lr=3e-3")
 
 
 def test_conditional_vae_samples_the_requested_class(cvae_run, tmp_path):
     from sklearn.neighbors import KNeighborsClassifier
 
     npz = tmp_path / "s.npz"
-    assert main(["sample", str(cvae_run.run.path), "--label", "3", "--n", "60", "--npz", str(npz), "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["sample", str(cvae_run.run.path), "--label", "3", "--n", "60", "--npz", str(npz),
+                 "--out", str(tmp_path / "s.png")]) == 0
     samples = np.load(npz)
     assert (samples["labels"] == 3).all()
     train_split = load_dataset("digits", "train")
@@ -385,12 +404,13 @@ def test_conditional_vae_explore_uses_labels(cvae_run, test_split, tmp_path):
     model = cvae_run.model
     start, end = test_split.images[:2], test_split.images[2:4]
     labels = test_split.labels[:2]
-    result = latent.interpolation(model, start=start, end=end, labels=labels, steps=3, method="linear")
+    result = interpolation(model, start=start, end=end, labels=labels, steps=3, method="linear")
     with torch.no_grad():
         torch.testing.assert_close(result.images[:, 0], model.reconstruct(start, labels), atol=1e-5, rtol=0)
-    grid = latent.manifold(model, n=3, label=4)
+    grid = manifold(model, n=3, label=4)
     with torch.no_grad():
-        torch.testing.assert_close(grid.images.flatten(0, 1), model.decode(grid.codes.flatten(0, 1), 4), atol=1e-5, rtol=0)
+        torch.testing.assert_close(grid.images.flatten(0, 1), model.decode(grid.codes.flatten(0, 1), 4),
+                                   atol=1e-5, rtol=0)
     assert main(["explore", str(cvae_run.run.path), "--n", "4", "--steps", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "scatter.png").exists()
 
@@ -399,4 +419,4 @@ def test_unconditional_models_refuse_a_label(vae2_run, capsys):
     assert main(["sample", str(vae2_run.run.path), "--label", "3", "--n", "4"]) == 2
     assert "conditional" in capsys.readouterr().err
     with pytest.raises(UserError, match="not class-conditional"):
-        latent.manifold(vae2_run.model, n=3, label=1)
+        manifold(vae2_run.model, n=3, label=1)

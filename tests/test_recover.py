@@ -1,4 +1,4 @@
-"""Inverse problems (genimg.tasks.inverse, genimg.tasks.degradations).
+"""Recovering damaged images (genimg.tasks.recover): inverse problems.
 
 Operators are checked against their adjoints, masks against their rates, the solvers
 against what they promise (latent optimisation lowers its data term and beats the noisy
@@ -21,21 +21,24 @@ from genimg.errors import UserError
 from genimg.evaluate.metrics.mse import mse, rmse
 from genimg.evaluate.metrics.psnr import psnr
 from genimg.evaluate.metrics.ssim import ssim
-from genimg.tasks import inverse
-from genimg.tasks.degradations import (
+from genimg.tasks.recover import (
     AveragePool,
     Degradation,
     GaussianBlur,
     Greyscale,
     Identity,
     Mask,
-    box_mask,
-    half_mask,
-    load_mask,
-    make_mask,
-    random_mask,
+    SolverOptions,
+    TaskSpec,
+    diffusion_posterior_sampling,
+    latent_optimisation,
+    load_input_image,
+    make_degradation,
+    recover,
+    repaint_schedule,
+    resolve_methods,
 )
-from genimg.tasks.inverse import SolverOptions, TaskSpec, recover
+from genimg.tasks.recover.degradations import box_mask, half_mask, load_mask, make_mask, random_mask
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -54,8 +57,8 @@ def digits():
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     """A small VAE trained for about 3 CPU seconds: a prior good enough to beat the noisy input."""
-    return _train("vae", tmp_path_factory.mktemp("runs"), "vae", "epochs=15", "latent_dim=8", "lr=2e-3", "batch_size=64",
-                  "iw_samples=1", "dropout=0")
+    return _train("vae", tmp_path_factory.mktemp("runs"), "vae", "epochs=15", "latent_dim=8", "lr=2e-3",
+                  "batch_size=64", "iw_samples=1", "dropout=0")
 
 
 # ---------------------------------------------------------------------------- operators
@@ -163,15 +166,15 @@ def test_bad_tasks_and_parameters_are_user_errors(digits):
     with pytest.raises(UserError, match="choose one of denoise, inpaint, superres, deblur, colorize, edit"):
         TaskSpec("sharpen").resolved()
     with pytest.raises(UserError, match="colorize needs a model of RGB images.*denoise, inpaint, superres, deblur"):
-        inverse.make_degradation(TaskSpec("colorize"), (1, 8, 8), 4)
+        make_degradation(TaskSpec("colorize"), (1, 8, 8), 4)
     with pytest.raises(UserError, match="--factor 3 does not divide"):
-        inverse.make_degradation(TaskSpec("superres", factor=3), (1, 8, 8), 4)
+        make_degradation(TaskSpec("superres", factor=3), (1, 8, 8), 4)
     with pytest.raises(UserError, match="--rate applies to --mask random"):
-        inverse.make_degradation(TaskSpec("inpaint", mask="box", rate=0.3), (1, 8, 8), 4)
+        make_degradation(TaskSpec("inpaint", mask="box", rate=0.3), (1, 8, 8), 4)
     with pytest.raises(UserError, match="--factor applies to --task superres"):
         TaskSpec("denoise", factor=2).resolved()
     with pytest.raises(UserError, match="unknown mask 'circle'; choose one of random, box, half"):
-        inverse.make_degradation(TaskSpec("inpaint", mask="circle"), (1, 8, 8), 4)
+        make_degradation(TaskSpec("inpaint", mask="circle"), (1, 8, 8), 4)
     with pytest.raises(UserError, match="--sigma > 0"):
         TaskSpec("denoise", sigma=0).resolved()
 
@@ -185,19 +188,20 @@ def _untrained(family):
 
 def test_methods_the_model_lacks_are_user_errors():
     vae, dcgan, diffusion = _untrained("vae"), _untrained("dcgan"), _untrained("diffusion")
-    with pytest.raises(UserError, match="dps needs a denoiser .*which a vae does not have; .*identity, tv, nlm, latent"):
-        inverse.resolve_methods(["dps"], "denoise", vae)
+    with pytest.raises(UserError,
+                       match="dps needs a denoiser .*which a vae does not have; .*identity, tv, nlm, latent"):
+        resolve_methods(["dps"], "denoise", vae)
     with pytest.raises(UserError, match="latent optimisation needs a differentiable decoder .* a diffusion's"):
-        inverse.resolve_methods(["latent"], "inpaint", diffusion)
+        resolve_methods(["latent"], "inpaint", diffusion)
     with pytest.raises(UserError, match="'repaint' does not solve --task denoise"):
-        inverse.resolve_methods(["repaint"], "denoise", diffusion)
+        resolve_methods(["repaint"], "denoise", diffusion)
     with pytest.raises(UserError, match="unknown method 'magic'"):
-        inverse.resolve_methods(["magic"], "denoise", vae)
+        resolve_methods(["magic"], "denoise", vae)
     with pytest.raises(UserError, match="needs a trained model, and none was given"):
-        inverse.resolve_methods(["latent"], "denoise", None)
-    assert inverse.resolve_methods(None, "inpaint", diffusion) == ["identity", "biharmonic", "dps", "repaint", "sdedit"]
-    assert inverse.resolve_methods(None, "superres", dcgan) == ["identity", "bicubic", "latent"]
-    assert inverse.resolve_methods(None, "superres", None) == ["identity", "bicubic"]
+        resolve_methods(["latent"], "denoise", None)
+    assert resolve_methods(None, "inpaint", diffusion) == ["identity", "biharmonic", "dps", "repaint", "sdedit"]
+    assert resolve_methods(None, "superres", dcgan) == ["identity", "bicubic", "latent"]
+    assert resolve_methods(None, "superres", None) == ["identity", "bicubic"]
 
 
 # ---------------------------------------------------------------------------- classical baselines
@@ -218,7 +222,8 @@ def test_classical_baselines_run_and_help_where_they_should(digits):
     denoise = recover(None, digits, TaskSpec("denoise"), ["identity", "tv"], seed=0)
     assert denoise.methods["tv"].recovered["psnr"]["mean"] > denoise.methods["identity"].recovered["psnr"]["mean"] + 0.5
     inpaint = recover(None, digits, TaskSpec("inpaint"), ["identity", "biharmonic"], seed=0)
-    assert inpaint.methods["biharmonic"].recovered["psnr"]["mean"] > inpaint.methods["identity"].recovered["psnr"]["mean"] + 2
+    assert (inpaint.methods["biharmonic"].recovered["psnr"]["mean"]
+            > inpaint.methods["identity"].recovered["psnr"]["mean"] + 2)
 
 
 def test_colorize_on_rgb_images():
@@ -260,7 +265,8 @@ def test_recovery_is_deterministic_given_the_seed(digits):
     a = recover(None, digits, TaskSpec("inpaint"), ["biharmonic"], seed=3)
     b = recover(None, digits, TaskSpec("inpaint"), ["biharmonic"], seed=3)
     c = recover(None, digits, TaskSpec("inpaint"), ["biharmonic"], seed=4)
-    assert torch.equal(a.observed, b.observed) and torch.equal(a.methods["biharmonic"].images, b.methods["biharmonic"].images)
+    assert torch.equal(a.observed, b.observed)
+    assert torch.equal(a.methods["biharmonic"].images, b.methods["biharmonic"].images)
     assert not torch.equal(a.observed, c.observed)
 
 
@@ -272,7 +278,7 @@ def test_latent_optimisation_lowers_its_data_term(vae_run, digits):
     g = torch.Generator().manual_seed(0)
     degradation = Degradation(Mask(random_mask(digits.shape[0], 8, 8, 0.5, g)))
     y = degradation.measure(digits, g)
-    fit = inverse.latent_optimisation(model, degradation, y, steps=100, restarts=2, lam=0.01, generator=g)
+    fit = latent_optimisation(model, degradation, y, steps=100, restarts=2, lam=0.01, generator=g)
     assert fit.images.shape == digits.shape and fit.z.shape == (digits.shape[0], model.latent_dim)
     assert fit.data_term.mean() < 0.95 * fit.data_term_init.mean()
     assert (fit.data_term < fit.data_term_init).float().mean() >= 0.8
@@ -284,7 +290,7 @@ def test_latent_optimisation_beats_identity_on_denoising(vae_run, digits):
     g = torch.Generator().manual_seed(0)
     degradation = Degradation(Identity(), 0.3)
     y = degradation.measure(digits, g)
-    fit = inverse.latent_optimisation(vae_run.model, degradation, y, steps=100, restarts=2, generator=g)
+    fit = latent_optimisation(vae_run.model, degradation, y, steps=100, restarts=2, generator=g)
     assert psnr(fit.images, digits).mean > psnr(degradation.observed_image(y), digits).mean + 1.0
 
 
@@ -307,7 +313,7 @@ def test_latent_optimisation_runs_on_dcgan_and_conditional_vae(family, overrides
     x = digits[:5]
     degradation = Degradation(AveragePool(2))
     y = degradation.measure(x)
-    fit = inverse.latent_optimisation(model, degradation, y, steps=30, restarts=2, generator=torch.Generator().manual_seed(0))
+    fit = latent_optimisation(model, degradation, y, steps=30, restarts=2, generator=torch.Generator().manual_seed(0))
     assert fit.images.shape == x.shape and fit.images.min() >= 0 and fit.images.max() <= 1
     assert fit.data_term.mean() < fit.data_term_init.mean()
     assert not any(p.grad is not None for p in model.parameters())  # the model itself is left untouched
@@ -338,7 +344,8 @@ def test_cli_end_to_end(vae_run, tmp_path, capsys):
     "arguments, message",
     [
         (["--task", "colorize"], "colorize needs a model of RGB images"),
-        (["--task", "denoise", "--method", "dps"], "dps needs a denoiser (a diffusion model), which a vae does not have"),
+        (["--task", "denoise", "--method", "dps"],
+         "dps needs a denoiser (a diffusion model), which a vae does not have"),
         (["--task", "inpaint", "--rate", "2"], "must lie in [0, 1]"),
         (["--task", "edit", "--input", "x.png"], "needs a denoiser (a diffusion model)"),
         (["--task", "inpaint", "--n", "100000"], "pass --n 447 or fewer"),
@@ -363,13 +370,13 @@ def diffusion_run(tmp_path_factory):
 
 
 def test_repaint_schedule_matches_lugmayr():
-    path = inverse.repaint_schedule(10, 2, 3)
+    path = repaint_schedule(10, 2, 3)
     assert path[0] == 9 and path[-1] == -1
     assert all(abs(a - b) == 1 for a, b in zip(path[:-1], path[1:]))
     downs = sum(b < a for a, b in zip(path[:-1], path[1:]))
     jump_points = len(range(0, 10 - 2, 2))
     assert downs == 10 + jump_points * (3 - 1) * 2
-    assert inverse.repaint_schedule(5, 1, 1) == [4, 3, 2, 1, 0, -1]
+    assert repaint_schedule(5, 1, 1) == [4, 3, 2, 1, 0, -1]
 
 
 @pytest.mark.slow
@@ -383,7 +390,8 @@ def test_diffusion_solvers_run(diffusion_run, digits):
     # RePaint's last step writes the measurement into the known pixels.
     keep = inpaint.mask.expand_as(x) > 0.5
     assert torch.allclose(inpaint.methods["repaint"].images[keep], x[keep], atol=1e-5)
-    denoise = recover(model, x, TaskSpec("denoise"), ["dps", "sdedit"], SolverOptions(steps=5, posterior_samples=2), seed=0)
+    denoise = recover(model, x, TaskSpec("denoise"), ["dps", "sdedit"], SolverOptions(steps=5, posterior_samples=2),
+                      seed=0)
     assert set(denoise.methods) == {"dps", "sdedit"}
     superres = recover(model, x, TaskSpec("superres"), ["dps"], options, seed=0)
     assert superres.methods["dps"].images.shape == x.shape
@@ -397,7 +405,7 @@ def test_dps_fits_the_measurement_better_than_unguided_sampling(diffusion_run, d
     y = degradation.measure(x)
 
     def residual(scale: float) -> float:
-        out = inverse.diffusion_posterior_sampling(model, degradation, y, steps=20, scale=scale,
+        out = diffusion_posterior_sampling(model, degradation, y, steps=20, scale=scale,
                                                    generator=torch.Generator().manual_seed(0))
         return float((degradation.operator(out) - y).pow(2).mean())
 
@@ -415,7 +423,7 @@ def test_sdedit_cli_on_a_stroke_png(diffusion_run, tmp_path):
     assert (tmp_path / "edit" / "figure.png").exists()
     meta = json.loads((tmp_path / "edit" / "metrics.json").read_text())
     assert meta["strength"] == 0.5 and meta["n"] == 3
-    image = inverse.load_input_image(tmp_path / "strokes.png", (1, 8, 8))
+    image = load_input_image(tmp_path / "strokes.png", (1, 8, 8))
     assert image.shape == (1, 1, 8, 8) and torch.all(image[0, 0, 1:7, 3:5] == 1) and image[0, 0, :, :3].max() == 0
 
 

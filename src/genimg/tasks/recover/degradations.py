@@ -1,4 +1,4 @@
-"""Degradations for inverse problems: y = A(x) + sigma * n, with A linear and n ~ N(0, I).
+"""Degradations for recovery (inverse problems): y = A(x) + sigma * n, with A linear and n ~ N(0, I).
 
 Every operator here is linear, so each has a forward ``A(x)`` and an exact adjoint
 ``A^T(y)`` (tests check <A x, y> = <x, A^T y>). Images are float32 in [0, 1], NCHW.
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from genimg.errors import UserError
+from genimg.tasks.recover.image_file import open_image_file
 
 # ITU-R BT.601 luma weights, as Pillow's convert("L") uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -55,7 +56,7 @@ class LinearOperator:
         greyscale it is a right inverse (A(image) = y); for blur it is the blurred image itself."""
         raise NotImplementedError
 
-    def take(self, index: torch.Tensor) -> "LinearOperator":
+    def take(self, index: torch.Tensor) -> LinearOperator:
         """The operator for the images ``index`` of the batch (per-image operators, i.e. masks,
         select their rows; the others are the same for every image)."""
         return self
@@ -96,7 +97,7 @@ class Mask(LinearOperator):
     def to_image(self, y: torch.Tensor) -> torch.Tensor:
         return y  # missing pixels are zero
 
-    def take(self, index: torch.Tensor) -> "Mask":
+    def take(self, index: torch.Tensor) -> Mask:
         return self if self.keep.shape[0] == 1 else Mask(self.keep[index.to(self.keep.device)])
 
     @property
@@ -191,7 +192,8 @@ class Degradation:
         """y = A(x) + sigma n, not clipped (see the module docstring)."""
         y = self.operator(x)
         if self.noise_sigma > 0:
-            noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=generator.device if generator else y.device)
+            device = generator.device if generator else y.device
+            noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=device)
             y = y + self.noise_sigma * noise.to(y.device)
         return y
 
@@ -200,7 +202,7 @@ class Degradation:
         image "N" of figures and tables, and the "identity" baseline's answer."""
         return self.operator.to_image(y).clamp(0, 1)
 
-    def take(self, index: torch.Tensor) -> "Degradation":
+    def take(self, index: torch.Tensor) -> Degradation:
         return Degradation(self.operator.take(index), self.noise_sigma)
 
     @property
@@ -246,16 +248,8 @@ def half_mask(height: int, width: int) -> torch.Tensor:
 
 def load_mask(path: str | Path, height: int, width: int) -> torch.Tensor:
     """(1, 1, H, W) from a PNG of exactly H x W pixels: white (> 50% grey) keeps, black removes."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"mask file {path} does not exist; pass --mask random, box, half or the path of a PNG")
-    try:
-        image = Image.open(path)
-        image.load()
-    except Exception as e:  # PIL raises several types for unreadable files
-        raise UserError(f"cannot read mask {path} as an image ({e}); save it as a PNG of {width}x{height} pixels") from None
+    hint = f"pass --mask random, box, half or the path of a PNG of {width}x{height} pixels"
+    image = open_image_file(path, "mask file", hint)
     if image.size != (width, height):
         raise UserError(
             f"mask {path} is {image.size[0]}x{image.size[1]} pixels but the model's images are {width}x{height}; "
@@ -265,7 +259,8 @@ def load_mask(path: str | Path, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy((grey > 0.5).astype(np.float32))[None, None]
 
 
-def make_mask(kind: str, n: int, height: int, width: int, rate: float | None, generator: torch.Generator | None) -> torch.Tensor:
+def make_mask(kind: str, n: int, height: int, width: int, rate: float | None,
+              generator: torch.Generator | None) -> torch.Tensor:
     """A keep-mask by name (random, box, half) or from a PNG path."""
     if kind == "random":
         return random_mask(n, height, width, 0.5 if rate is None else rate, generator)

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import skimage.data
 import torch
 import torch.nn.functional as F
 
 from genimg.data.dataset import ImageDataset
 from genimg.data.perturbed import random_levels
 from genimg.data.registry import available_datasets, load_dataset
-from genimg.errors import UserError
 from genimg.data.spec import DataSpec
+from genimg.errors import UserError
 
 BUILTIN_SETS = {
     "heldout": "the classes the run was not trained on (all splits)",
@@ -50,6 +52,8 @@ EXTERNAL_SCHEMES = ("npz:", "folder:")
 
 @dataclass
 class OODSet:
+    """One out-of-distribution set, or the reason it does not apply to this run."""
+
     name: str
     description: str
     images: torch.Tensor | None  # None when the set does not apply to this run (see ``skipped``)
@@ -113,8 +117,9 @@ def fit_to_spec(images: torch.Tensor, spec: DataSpec) -> torch.Tensor:
     return quantize(images, spec.levels)
 
 
-def _subsample(images: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    if images.shape[0] <= n:
+def at_most(images: torch.Tensor, n: int | None, generator: torch.Generator) -> torch.Tensor:
+    """All the images (n None or at least their number), or a random n of them."""
+    if n is None or images.shape[0] <= n:
         return images
     return images[torch.randperm(images.shape[0], generator=generator)[:n]]
 
@@ -147,13 +152,13 @@ def make_ood_set(
     elif name == "constant":
         images = random_levels((n, 1, 1, 1), spec.levels, generator).expand(shape).contiguous()
     elif name == "inverted":
-        images = 1 - _subsample(test.images.cpu(), n, generator)
+        images = 1 - at_most(test.images.cpu(), n, generator)
     elif name == "natural":
         images = natural_patches(spec, n, generator)
     elif name == "faces":
-        images = _subsample(faces(), n, generator)
+        images = at_most(faces(), n, generator)
     else:
-        images = _subsample(_external(name, spec), n, generator)
+        images = at_most(_external(name, spec), n, generator)
     return OODSet(name, description, fit_to_spec(images, spec))
 
 
@@ -163,7 +168,8 @@ def _heldout(spec: DataSpec, n: int, generator: torch.Generator, data: dict) -> 
     if classes is None:
         return OODSet("heldout", description, None,
                       skipped="the run was trained on every class, so no class is held out; train with "
-                              "data.classes=[...] leaving some out (e.g. classes=[0,1,2,3,4,5,6,7,8]) to test on the rest")
+                              "data.classes=[...] leaving some out (e.g. classes=[0,1,2,3,4,5,6,7,8]) "
+                              "to test on the rest")
     options = {k: data.get(k) for k in ("root", "image_size", "binarize")}
     splits = [load_dataset(data["dataset"], split, **options) for split in ("train", "val", "test")]
     images = torch.cat([s.images for s in splits])
@@ -171,18 +177,10 @@ def _heldout(spec: DataSpec, n: int, generator: torch.Generator, data: dict) -> 
     unseen = sorted(set(range(splits[0].num_classes)) - set(classes))
     keep = ~torch.isin(labels, torch.as_tensor(list(classes), dtype=torch.long))
     if not keep.any():
-        return OODSet("heldout", description, None, skipped=f"the dataset has no images outside the trained classes {classes}")
+        return OODSet("heldout", description, None,
+                      skipped=f"the dataset has no images outside the trained classes {classes}")
     return OODSet("heldout", f"classes {unseen}, which the run never saw (all splits)",
-                  fit_to_spec(_subsample(images[keep], n, generator), spec))
-
-
-def _skimage_data():
-    try:
-        import skimage.data
-    except ImportError:
-        raise UserError("the natural and faces OOD sets need scikit-image's bundled images: pip install scikit-image, "
-                        "or choose other sets with --ood (uniform,gaussian,constant,inverted,heldout)") from None
-    return skimage.data
+                  fit_to_spec(at_most(images[keep], n, generator), spec))
 
 
 def natural_patches(spec: DataSpec, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -190,33 +188,30 @@ def natural_patches(spec: DataSpec, n: int, generator: torch.Generator) -> torch
     spread over the photographs as n allows. Each photograph is first scaled (antialiased) so
     its shorter side is PATCHES_PER_SIDE patch widths: a patch then holds a piece of a scene
     (an edge, a texture), where a patch at native resolution would be nearly flat."""
-    data = _skimage_data()
     c, h, w = spec.image_shape
     per_photo = [n // len(NATURAL_PHOTOS) + (i < n % len(NATURAL_PHOTOS)) for i in range(len(NATURAL_PHOTOS))]
     patches = []
     for photo_name, count in zip(NATURAL_PHOTOS, per_photo):
         if not count:
             continue
-        photo = _as_tensor(getattr(data, photo_name)())
+        photo = _as_tensor(getattr(skimage.data, photo_name)())
         photo = to_channels(photo, c)
         scale = PATCHES_PER_SIDE * max(h, w) / min(photo.shape[-2:])
         size = (max(h, round(photo.shape[-2] * scale)), max(w, round(photo.shape[-1] * scale)))
         photo = F.interpolate(photo, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
         tops = torch.randint(0, size[0] - h + 1, (count,), generator=generator)
         lefts = torch.randint(0, size[1] - w + 1, (count,), generator=generator)
-        patches += [photo[:, t : t + h, l : l + w] for t, l in zip(tops.tolist(), lefts.tolist())]
+        patches += [photo[:, top : top + h, left : left + w] for top, left in zip(tops.tolist(), lefts.tolist())]
     return torch.stack(patches)
 
 
 def faces() -> torch.Tensor:
     """scikit-image's 200 LFW faces (25x25 greyscale) as (200, 1, 25, 25) in [0, 1]."""
-    return torch.from_numpy(_skimage_data().lfw_subset()).float().unsqueeze(1).clamp(0, 1)
+    return torch.from_numpy(skimage.data.lfw_subset()).float().unsqueeze(1).clamp(0, 1)
 
 
 def _as_tensor(array) -> torch.Tensor:
     """A NumPy photograph (H, W) or (H, W, C), uint8 or bool, as a (1, C, H, W) float tensor in [0, 1]."""
-    import numpy as np
-
     x = torch.from_numpy(np.ascontiguousarray(array)).float()
     if array.dtype == np.uint8:
         x = x / 255.0

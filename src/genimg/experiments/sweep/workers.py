@@ -1,0 +1,52 @@
+"""Tasks run in parallel: spawned worker processes that split the CPU cores between them."""
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from genimg.experiments.sweep.task import Task, TaskResult, run_task
+from genimg.experiments.sweep.worker_setup import set_up_worker
+
+
+def execute(tasks: list[Task], parallel: int, threads: int,
+            on_result: Callable[[TaskResult, int, int], None] | None = None) -> list[TaskResult]:
+    """Run tasks in ``parallel`` spawned worker processes (in this process when parallel is 1)."""
+    results: list[TaskResult] = []
+    total = len(tasks)
+    if parallel <= 1 or total <= 1:
+        for task in tasks:
+            results.append(run_task(task))
+            if on_result:
+                on_result(results[-1], len(results), total)
+        return results
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=set_up_worker, initargs=(threads,))
+    with pool:
+        futures = {pool.submit(run_task, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except Exception as e:  # a worker died (out of memory, killed): report it with the variant
+                    result = TaskResult(futures[future].name, error=f"worker failed: {type(e).__name__}: {e}")
+                results.append(result)
+                if on_result:
+                    on_result(result, len(results), total)
+        except KeyboardInterrupt:
+            # Stop now rather than wait for the running runs: their last checkpoints are whole
+            # (written atomically), so `--resume` continues them.
+            _terminate_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    order = {t.name: i for i, t in enumerate(tasks)}
+    return sorted(results, key=lambda r: order[r.name])
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public handle before 3.14
+        process.terminate()

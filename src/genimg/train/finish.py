@@ -1,0 +1,79 @@
+"""The end of a run: pictures and scores from the kept weights, summary.json, and what to print."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genimg.config.run_config import RunConfig
+from genimg.data.dataset import ImageDataset
+from genimg.evaluate.likelihood import test_log_likelihood
+from genimg.images import save_grid, save_pairs
+from genimg.models.base import GenerativeModel
+from genimg.rng import fixed_seed
+from genimg.runs.directory import RunDir
+from genimg.runs.status import mark
+from genimg.train.batches import evaluate_loss
+from genimg.train.distributed import DistInfo
+from genimg.train.state import TrainState
+
+SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
+
+
+def save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_options: Any) -> None:
+    model.eval()
+    with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode():
+        images = model.sample(64, progress=False, **sample_options)
+    save_grid(images, path, nrow=8)
+
+
+def finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict[str, ImageDataset], state: TrainState,
+           kept: str, progress: bool) -> dict[str, Any]:
+    """Final pictures and scores from the kept weights; summary.json marked finished."""
+    tc = config.train
+    test = splits["test"]
+    save_sample_grid(model, run.path / "samples.png", tc.seed)
+    summary: dict[str, Any] = {
+        "family": config.family,
+        "dataset": config.data.dataset,
+        "preset": config.preset,
+        "parameters": model.num_parameters(),
+        "epochs_trained": state.epoch,
+        "best_epoch": state.best_epoch,
+        "select_by": tc.select_by,
+        "best_score": state.best_score if state.best_epoch > 0 else None,
+        "stopped_early": state.stopped_early,
+        "train_time_s": round(state.elapsed_s, 2),
+        "train_cpu_s": round(state.cpu_s, 2),
+        "kept_checkpoint": kept,
+    }
+    if model.has("reconstruct"):
+        with torch.inference_mode():
+            x, y = test.images[:32], test.labels[:32]
+            recon = model.reconstruct(x, y if model.conditional else None)
+        save_pairs(x, recon, run.path / "reconstructions.png")
+    with fixed_seed(tc.seed + 99):
+        test_loss = evaluate_loss(model, test, tc.batch_size, DistInfo())
+    if test_loss:
+        summary["test"] = test_loss
+    if model.has("likelihood") and tc.likelihood_at_end:
+        with fixed_seed(tc.seed + 101):
+            summary["likelihood"] = test_log_likelihood(model, test, k=tc.likelihood_k, progress=progress)
+    summary["finished"] = True
+    mark(run, "finished", **summary)
+    return run.summary()
+
+
+def describe(run: RunDir, summary: dict[str, Any]) -> str:
+    lines = [f"run directory: {run.path}"]
+    for name, value in summary.get("likelihood", {}).items():
+        if name.endswith("_nats"):
+            bpd = summary["likelihood"].get(name.replace("_nats", "_bpd"))
+            lines.append(f"  test {name[4:-5]} bound: {value:.2f} nats/image" + (f", {bpd:.4f} bits/dim" if bpd else ""))
+    lines.append(f"  trained {summary['epochs_trained']} epochs in {summary['train_time_s']:.1f} s "
+                 f"(kept epoch {summary['best_epoch']})")
+    for f in ("samples.png", "reconstructions.png", "metrics.jsonl", "summary.json"):
+        if (run.path / f).exists():
+            lines.append(f"  {f}: {run.path / f}")
+    return "\n".join(lines)
