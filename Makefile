@@ -29,6 +29,8 @@ demo: $(STAMP)
 	$(BIN)/python -m genimg.demo
 
 test: $(DEVSTAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -13,6 +13,7 @@ median of ``--repeats`` after a warm-up), images per second and the ratio to dif
 the network's own share (the forward passes alone), and the largest difference between the
 two samplers' images.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ import statistics
 import time
 import warnings
 
-import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch
 
+import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from genimg.data import load_dataset
 from genimg.io import write_json
 from genimg.models import DataSpec, build_model
@@ -50,8 +51,9 @@ def build_network(run: str | None) -> DiffusionModel:
 
 
 def genimg_ddim(model: DiffusionModel, noise: torch.Tensor, steps: int) -> torch.Tensor:
-    return model.sample(len(noise), noise=noise, sampler="ddim", steps=steps, eta=0.0, spacing="leading",
-                        quantize=False, progress=False)
+    return model.sample(
+        len(noise), noise=noise, sampler="ddim", steps=steps, eta=0.0, spacing="leading", quantize=False, progress=False
+    )
 
 
 def diffusers_ddim(model: DiffusionModel, noise: torch.Tensor, steps: int) -> torch.Tensor:
@@ -111,25 +113,39 @@ def main() -> None:
     model = build_network(args.run)
     noise = torch.randn(args.n, *model.spec.image_shape, generator=torch.Generator().manual_seed(0))
     results = {}
-    for name, fn in [("genimg DDIM", genimg_ddim), ("diffusers DDIMScheduler", diffusers_ddim), ("network alone", network_only)]:
+    for name, fn in [
+        ("genimg DDIM", genimg_ddim),
+        ("diffusers DDIMScheduler", diffusers_ddim),
+        ("network alone", network_only),
+    ]:
         seconds, images = cpu_seconds(lambda fn=fn: fn(model, noise, args.steps), args.repeats)
         results[name] = {"cpu_s": seconds, "images_per_s": args.n / seconds, "images": images}
     difference = (results["genimg DDIM"]["images"] - results["diffusers DDIMScheduler"]["images"]).abs().max().item()
     reference = results["diffusers DDIMScheduler"]["cpu_s"]
 
-    print(f"DDIM, {args.steps} steps, {args.n} images of {tuple(model.spec.image_shape)}, "
-          f"{model.num_parameters():,}-parameter U-Net ({model.config.schedule}, {model.prediction}), "
-          f"{args.threads} thread(s), torch {torch.__version__}, diffusers {diffusers.__version__}, {platform.processor() or platform.machine()}")
+    print(
+        f"DDIM, {args.steps} steps, {args.n} images of {tuple(model.spec.image_shape)}, "
+        f"{model.num_parameters():,}-parameter U-Net ({model.config.schedule}, {model.prediction}), "
+        f"{args.threads} thread(s), torch {torch.__version__}, diffusers {diffusers.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"{'sampler':<26}{'CPU s':>9}{'images/s':>11}{'speed vs diffusers':>20}")
     for name, r in results.items():
         print(f"{name:<26}{r['cpu_s']:>9.2f}{r['images_per_s']:>11.1f}{reference / r['cpu_s']:>19.2f}x")
     print(f"max |genimg - diffusers| over all pixels: {difference:.2e}")
     if args.json:
-        write_json(args.json, {
-            "steps": args.steps, "n": args.n, "threads": args.threads, "torch": torch.__version__,
-            "diffusers": diffusers.__version__, "max_abs_difference": difference,
-            "results": {k: {"cpu_s": v["cpu_s"], "images_per_s": v["images_per_s"]} for k, v in results.items()},
-        })
+        write_json(
+            args.json,
+            {
+                "steps": args.steps,
+                "n": args.n,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "diffusers": diffusers.__version__,
+                "max_abs_difference": difference,
+                "results": {k: {"cpu_s": v["cpu_s"], "images_per_s": v["images_per_s"]} for k, v in results.items()},
+            },
+        )
 
 
 if __name__ == "__main__":

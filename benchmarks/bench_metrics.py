@@ -15,6 +15,7 @@ that other work on a shared machine perturbs the ratio as little as possible).
 Goals: SSIM at least as fast as torchmetrics; Fréchet distance at least 3x faster with
 the same value.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,10 @@ import statistics
 import time
 import warnings
 
-import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch
 import torch.nn.functional as F
 
+import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from genimg.evaluate.metrics.frechet import frechet_distance
 from genimg.evaluate.metrics.gaussian_stats import gaussian_stats
 from genimg.evaluate.metrics.psnr import psnr
@@ -99,14 +100,20 @@ def main() -> None:
     preds, target = digit_pairs(256, 28, seed=0)
     ours = cpu_seconds(lambda: ssim(preds, target).mean, args.repeats)
     theirs = cpu_seconds(
-        lambda: float(structural_similarity_index_measure(preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0)),
+        lambda: float(
+            structural_similarity_index_measure(
+                preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0
+            )
+        ),
         args.repeats,
     )
     results.append(row("SSIM (reflect, 11x11, sigma 1.5)", "256 x 1 x 28 x 28", ours, theirs, ours[2], theirs[2]))
 
     ours = cpu_seconds(lambda: psnr(preds, target).mean, args.repeats)
     theirs = cpu_seconds(
-        lambda: float(peak_signal_noise_ratio(preds, target, data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))),
+        lambda: float(
+            peak_signal_noise_ratio(preds, target, data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
+        ),
         args.repeats,
     )
     results.append(row("PSNR (mean of per-image)", "256 x 1 x 28 x 28", ours, theirs, ours[2], theirs[2]))
@@ -126,14 +133,17 @@ def main() -> None:
         "frechet_same_value_1e-6": results[2]["relative_difference"] <= 1e-6,
     }
 
-    print(f"torch {torch.__version__}, torchmetrics {torchmetrics.__version__}, {args.threads} thread(s), "
-          f"median of {args.repeats} (Fréchet: {fid_repeats}), CPU seconds\n")
+    print(
+        f"torch {torch.__version__}, torchmetrics {torchmetrics.__version__}, {args.threads} thread(s), "
+        f"median of {args.repeats} (Fréchet: {fid_repeats}), CPU seconds\n"
+    )
     print("| metric | inputs | genimg | torchmetrics | rel. diff | genimg CPU s | torchmetrics CPU s | speed-up |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['metric']} | {r['inputs']} | {r['genimg_value']:.10g} | {r['torchmetrics_value']:.10g} | "
-            f"{r['relative_difference']:.1e} | {r['genimg_cpu_s']:.4f} | {r['torchmetrics_cpu_s']:.4f} | {r['speedup_cpu']:.2f}x |"
+            f"{r['relative_difference']:.1e} | {r['genimg_cpu_s']:.4f} | {r['torchmetrics_cpu_s']:.4f} | "
+            f"{r['speedup_cpu']:.2f}x |"
         )
     print()
     for goal, met in goals.items():

@@ -18,6 +18,7 @@ digits), and the CPU time of each step. The diffusion bound is exact (all 1000 t
 of one CPU core per image, so --diffusion-n (default 100) images per set are scored for it.
 Per-image likelihoods are cached in RUN/outliers/cache/, so a second call costs seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,13 +91,24 @@ def main() -> None:
         path, train_cpu = ensure_run(name, given, out, args.threads)
         is_diffusion = RunDir.open(path).config().family == "diffusion"
         sets = ["heldout"] if name == "vae-heldout" else ALL_SETS
-        options = OutlierOptions(ood=sets, n=args.diffusion_n if is_diffusion else args.n, seed=args.seed, k=args.k,
-                                 t_stride=args.t_stride, mu=args.mu, progress=False)
+        options = OutlierOptions(
+            ood=sets,
+            n=args.diffusion_n if is_diffusion else args.n,
+            seed=args.seed,
+            k=args.k,
+            t_stride=args.t_stride,
+            mu=args.mu,
+            progress=False,
+        )
         print(f"scoring {name} ({path})", flush=True)
         cpu = time.process_time()
         table = detect_outliers(path, options, log=lambda *a: None)
-        results[name] = {"run": str(path), "train_cpu_s": round(train_cpu, 1),
-                         "score_cpu_s": round(time.process_time() - cpu, 1), "table": table}
+        results[name] = {
+            "run": str(path),
+            "train_cpu_s": round(train_cpu, 1),
+            "score_cpu_s": round(time.process_time() - cpu, 1),
+            "table": table,
+        }
 
     report = format_report(results)
     print(report)
@@ -118,22 +130,34 @@ def format_report(results: dict) -> str:
             row_cells = [f"{cells[s]:.3f}" if s in cells else "-" for s in sets]
             lines.append(f"| {model} | {label} | " + " | ".join(row_cells) + " |")
         lines.append("")
-    lines += ["### Likelihood per set: mean NLL in bits/dim; in brackets, the share of test images less likely "
-              "than the set's most likely image",
-              "", "| model | " + " | ".join(["test", *sets]) + " |", "|---|" + "---|" * (len(sets) + 1)]
+    lines += [
+        "### Likelihood per set: mean NLL in bits/dim; in brackets, the share of test images less likely "
+        "than the set's most likely image",
+        "",
+        "| model | " + " | ".join(["test", *sets]) + " |",
+        "|---|" + "---|" * (len(sets) + 1),
+    ]
     for name, result in results.items():
         lik = result["table"]["likelihood"]
         if not lik:
             continue
-        cells = [f"{lik[s]['nll_bpd']:.2f} ({lik[s]['test_less_likely_than_best']:.3f})" if s in lik else "-"
-                 for s in ["test", *sets]]
+        cells = [
+            f"{lik[s]['nll_bpd']:.2f} ({lik[s]['test_less_likely_than_best']:.3f})" if s in lik else "-"
+            for s in ["test", *sets]
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "### CPU seconds", "",
-              "| run | train | score (incl. background training) | of which background training |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "### CPU seconds",
+        "",
+        "| run | train | score (incl. background training) | of which background training |",
+        "|---|---|---|---|",
+    ]
     for name, result in results.items():
         cpu = result["table"]["cpu_s"]
-        lines.append(f"| {name} | {result['train_cpu_s']} | {result['score_cpu_s']} "
-                     f"| {cpu.get('background_training', 0)} |")
+        lines.append(
+            f"| {name} | {result['train_cpu_s']} | {result['score_cpu_s']} | {cpu.get('background_training', 0)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

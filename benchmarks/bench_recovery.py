@@ -18,6 +18,7 @@ classical one by at least 1 dB PSNR on both problems.
 Without --vae / --diffusion the default models are trained first (``genimg train vae`` and
 ``genimg train diffusion``, defaults unchanged) into ``--runs``; a finished run there is reused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,18 @@ PROBLEMS = {
 CLASSICAL = {"inpaint": ["identity", "biharmonic"], "denoise": ["identity", "tv", "nlm"]}
 # (row label, model, method, options beyond the defaults)
 GENERATIVE = {
-    "inpaint": [("latent", "vae", "latent", {}), ("dps", "diffusion", "dps", {}),
-                ("repaint", "diffusion", "repaint", {}), ("sdedit", "diffusion", "sdedit", {})],
-    "denoise": [("latent", "vae", "latent", {}), ("dps", "diffusion", "dps", {}), ("sdedit", "diffusion", "sdedit", {}),
-                ("sdedit, mean of 8", "diffusion", "sdedit", {"posterior_samples": 8})],
+    "inpaint": [
+        ("latent", "vae", "latent", {}),
+        ("dps", "diffusion", "dps", {}),
+        ("repaint", "diffusion", "repaint", {}),
+        ("sdedit", "diffusion", "sdedit", {}),
+    ],
+    "denoise": [
+        ("latent", "vae", "latent", {}),
+        ("dps", "diffusion", "dps", {}),
+        ("sdedit", "diffusion", "sdedit", {}),
+        ("sdedit, mean of 8", "diffusion", "sdedit", {"posterior_samples": 8}),
+    ],
 }
 
 
@@ -76,9 +85,16 @@ def main() -> None:
     models = {"vae": load_model(vae_path), "diffusion": load_model(diffusion_path)}
     originals = load_dataset("digits", "test").images[: args.n]
 
-    results: dict = {"n": int(originals.shape[0]), "seed": args.seed, "threads": args.threads,
-                     "machine": platform.processor() or platform.machine(), "vae": str(vae_path),
-                     "diffusion": str(diffusion_path), "defaults": asdict(SolverOptions()), "problems": {}}
+    results: dict = {
+        "n": int(originals.shape[0]),
+        "seed": args.seed,
+        "threads": args.threads,
+        "machine": platform.processor() or platform.machine(),
+        "vae": str(vae_path),
+        "diffusion": str(diffusion_path),
+        "defaults": asdict(SolverOptions()),
+        "problems": {},
+    }
     lines = []
     for title, spec in PROBLEMS.items():
         task = spec.task
@@ -96,8 +112,12 @@ def main() -> None:
         lines.append("|---|---|" + "---|" * (len(METRIC_NAMES) + 1))
 
         def cells(scores: dict) -> str:
-            return " | ".join(f"{scores[m]['mean']:.2f} ± {scores[m]['std']:.2f}" if m == "psnr"
-                              else f"{scores[m]['mean']:.4f} ± {scores[m]['std']:.4f}" for m in METRIC_NAMES)
+            return " | ".join(
+                f"{scores[m]['mean']:.2f} ± {scores[m]['std']:.2f}"
+                if m == "psnr"
+                else f"{scores[m]['mean']:.4f} ± {scores[m]['std']:.4f}"
+                for m in METRIC_NAMES
+            )
 
         lines.append(f"| degraded (N vs O) | | {cells(merged.degraded)} | |")
         for name, r in merged.methods.items():
@@ -105,9 +125,11 @@ def main() -> None:
             lines.append(f"| {name} | {model} | {cells(r.recovered)} | {r.cpu_s:.1f} |")
         gain = table["best"]["psnr_gain_db"]
         verdict = "meets" if gain >= 1.0 else "misses"
-        lines.append(f"\nbest generative: {best_g['method']} {best_g['psnr']:.2f} dB; best classical: "
-                     f"{best_c['method']} {best_c['psnr']:.2f} dB; gain {gain:+.2f} dB ({verdict} the 1 dB goal)")
-        print("\n".join(lines[-(len(merged.methods) + 6):]), flush=True)
+        lines.append(
+            f"\nbest generative: {best_g['method']} {best_g['psnr']:.2f} dB; best classical: "
+            f"{best_c['method']} {best_c['psnr']:.2f} dB; gain {gain:+.2f} dB ({verdict} the 1 dB goal)"
+        )
+        print("\n".join(lines[-(len(merged.methods) + 6) :]), flush=True)
     if args.json:
         write_json(args.json, results)
     print("\n".join(lines))

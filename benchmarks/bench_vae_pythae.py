@@ -7,6 +7,7 @@ same importance-weighted estimator (k = 1000) written here once and applied to b
     pip install -e '.[bench]'   # pythae, beside the installed torch
     python benchmarks/bench_vae_pythae.py [--epochs 100] [--k 1000] [--threads 1] [--seeds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,9 @@ import statistics
 import tempfile
 import time
 
-import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 import torch
 
+import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 from genimg.data import load_dataset
 from genimg.train import apply_overrides, default_config, train
 
@@ -46,11 +47,31 @@ def iw_nll(encode, decode_probs, x: torch.Tensor, k: int, chunk: int = 100) -> f
 
 
 def run_genimg(epochs: int, out_dir: str):
-    config = apply_overrides(default_config("vae"), [
-        "dataset=digits", "binarize=0.5", "arch=mlp", "hidden=512", "hidden_layers=1", "activation=relu",
-        "latent_dim=16", "decoder=bernoulli", "iw_samples=1", "dropout=0", f"epochs={epochs}", "batch_size=100", "lr=1e-3", "patience=null",
-        "eval_every=1000", "sample_every=0", "likelihood_at_end=false", "progress=false", f"out={out_dir}", "run_name=genimg",
-    ])
+    config = apply_overrides(
+        default_config("vae"),
+        [
+            "dataset=digits",
+            "binarize=0.5",
+            "arch=mlp",
+            "hidden=512",
+            "hidden_layers=1",
+            "activation=relu",
+            "latent_dim=16",
+            "decoder=bernoulli",
+            "iw_samples=1",
+            "dropout=0",
+            f"epochs={epochs}",
+            "batch_size=100",
+            "lr=1e-3",
+            "patience=null",
+            "eval_every=1000",
+            "sample_every=0",
+            "likelihood_at_end=false",
+            "progress=false",
+            f"out={out_dir}",
+            "run_name=genimg",
+        ],
+    )
     t0 = time.perf_counter()
     result = train(config, quiet=True)
     wall = time.perf_counter() - t0
@@ -61,14 +82,20 @@ def run_genimg(epochs: int, out_dir: str):
 
 
 def run_pythae(epochs: int, train_x: torch.Tensor, out_dir: str):
-    from pythae.models import VAE, VAEConfig
     from pythae.data.datasets import BaseDataset
+    from pythae.models import VAE, VAEConfig
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
 
     model = VAE(VAEConfig(input_dim=(1, 8, 8), latent_dim=16, reconstruction_loss="bce"))
-    trainer_config = BaseTrainerConfig(output_dir=out_dir, num_epochs=epochs, learning_rate=1e-3,
-                                       per_device_train_batch_size=100, per_device_eval_batch_size=100,
-                                       steps_saving=None, no_cuda=True)
+    trainer_config = BaseTrainerConfig(
+        output_dir=out_dir,
+        num_epochs=epochs,
+        learning_rate=1e-3,
+        per_device_train_batch_size=100,
+        per_device_eval_batch_size=100,
+        steps_saving=None,
+        no_cuda=True,
+    )
     t0 = time.perf_counter()
     dataset = BaseDataset(train_x, torch.zeros(len(train_x)))  # pythae wraps tensors in its own Dataset
     BaseTrainer(model=model, train_dataset=dataset, training_config=trainer_config).train()
@@ -95,23 +122,33 @@ def main() -> None:
     # Pay one-time imports (torch's optimiser machinery, pythae) before timing either library.
     import pythae.models  # noqa: F401
     import pythae.trainers  # noqa: F401
+
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     train_x = load_dataset("digits", "train", binarize=0.5).images
     test_x = load_dataset("digits", "test", binarize=0.5).images
     results: dict[str, dict[str, list[float]]] = {"genimg": {"wall": [], "nll": []}, "pythae": {"wall": [], "nll": []}}
     for seed in range(args.seeds):  # interleaved, so a busy spell on the machine hits both alike
-        for name, runner in (("genimg", lambda d: run_genimg(args.epochs, d)), ("pythae", lambda d: run_pythae(args.epochs, train_x, d))):
+        for name, runner in (
+            ("genimg", lambda d: run_genimg(args.epochs, d)),
+            ("pythae", lambda d: run_pythae(args.epochs, train_x, d)),
+        ):
             with tempfile.TemporaryDirectory() as tmp:
                 torch.manual_seed(seed)
                 wall, encode, decode = runner(tmp)
             torch.manual_seed(1000 + seed)
             results[name]["wall"].append(wall)
             results[name]["nll"].append(iw_nll(encode, decode, test_x, args.k))
-    print(f"| binarised digits, {args.epochs} epochs, {args.seeds} seeds | train wall s (median) | test NLL (IW, k={args.k}) nats, mean ± std |")
+    print(
+        f"| binarised digits, {args.epochs} epochs, {args.seeds} seeds | train wall s (median) "
+        f"| test NLL (IW, k={args.k}) nats, mean ± std |"
+    )
     print("|---|---|---|")
     for name, r in results.items():
         nll = torch.tensor(r["nll"])
-        print(f"| {name} | {statistics.median(r['wall']):.2f} | {nll.mean():.2f} ± {nll.std() if len(nll) > 1 else 0:.2f} |")
+        print(
+            f"| {name} | {statistics.median(r['wall']):.2f} "
+            f"| {nll.mean():.2f} ± {nll.std() if len(nll) > 1 else 0:.2f} |"
+        )
     ratio = statistics.median(results["genimg"]["wall"]) / statistics.median(results["pythae"]["wall"])
     print(f"\ngenimg/pythae wall-time ratio (medians): {ratio:.2f}")
     if args.json:

@@ -9,15 +9,16 @@ compare directly with the VAE's bounds in nats per image.
 
 Without --run it trains the default VAE (`genimg train vae`) first.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
-import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 import numpy as np
 from scipy.special import logsumexp
 
+import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 from genimg.data import load_dataset
 
 
@@ -27,7 +28,9 @@ def one_hot_levels(split: str) -> np.ndarray:
     return np.eye(data.levels, dtype=np.float64)[idx]  # (N, 64, 17)
 
 
-def fit_mixture(x: np.ndarray, k: int, seed: int, iters: int = 200, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fit_mixture(
+    x: np.ndarray, k: int, seed: int, iters: int = 200, alpha: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """EM for a mixture of per-pixel categoricals with a Dirichlet(alpha + 1) MAP smoothing."""
     rng = np.random.default_rng(seed)
     n, d, v = x.shape
@@ -79,9 +82,11 @@ def main() -> None:
 
         summary = RunDir.open(args.run).summary()
     else:
-        from genimg.train import default_config, apply_overrides, train
+        from genimg.train import apply_overrides, default_config, train
 
-        summary = train(apply_overrides(default_config("vae"), ["out=runs/bench", "progress=false"]), quiet=True).summary
+        summary = train(
+            apply_overrides(default_config("vae"), ["out=runs/bench", "progress=false"]), quiet=True
+        ).summary
     lik = summary["likelihood"]
     print("| model (digits test split, 447 images) | NLL nats/image |")
     print("|---|---|")
@@ -89,8 +94,10 @@ def main() -> None:
     print(f"| mixture of {args.components} categoricals (EM) | {mix:.2f} |")
     print(f"| genimg VAE, negative ELBO | {lik['nll_elbo_nats']:.2f} |")
     print(f"| genimg VAE, importance-weighted bound (k=1000) | {lik['nll_iw_nats']:.2f} |")
-    print(f"\nbaselines fitted in {baseline_s:.1f} s; VAE trained in {summary['train_time_s']:.1f} s "
-          f"({summary['train_cpu_s']:.1f} CPU-s, {summary['epochs_trained']} epochs, kept epoch {summary['best_epoch']})")
+    print(
+        f"\nbaselines fitted in {baseline_s:.1f} s; VAE trained in {summary['train_time_s']:.1f} s "
+        f"({summary['train_cpu_s']:.1f} CPU-s, {summary['epochs_trained']} epochs, kept epoch {summary['best_epoch']})"
+    )
 
 
 if __name__ == "__main__":

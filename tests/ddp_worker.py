@@ -1,4 +1,5 @@
 """Run by tests/test_distributed.py under torchrun: trains, then saves this rank's parameters."""
+
 import sys
 from pathlib import Path
 

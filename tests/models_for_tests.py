@@ -4,6 +4,7 @@ It is also the proof that a new family is one file: a config dataclass, a model 
 ``FamilyInfo`` registered with ``register_family``. It offers the latent capability through a
 ``LatentSpace`` of its own, and the cross-family contract test runs every task on it.
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -68,10 +69,12 @@ class TinyAE(GenerativeModel):
         return TinyAESpace(self)
 
 
-register_family(FamilyInfo(
-    name="tiny-ae",
-    config_cls=TinyAEConfig,
-    description="deterministic auto-encoder used by the trainer's tests",
-    model=TinyAE,
-    train_defaults={"patience": None, "likelihood_at_end": False, "sample_every": 0},
-))
+register_family(
+    FamilyInfo(
+        name="tiny-ae",
+        config_cls=TinyAEConfig,
+        description="deterministic auto-encoder used by the trainer's tests",
+        model=TinyAE,
+        train_defaults={"patience": None, "likelihood_at_end": False, "sample_every": 0},
+    )
+)

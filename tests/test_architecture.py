@@ -9,6 +9,7 @@ The layers, bottom to top (docs/ARCHITECTURE.md explains each):
 A module may import from its own layer or any layer below. Imports inside functions count;
 imports under ``if TYPE_CHECKING:`` do not (they never run).
 """
+
 from __future__ import annotations
 
 import ast
@@ -101,8 +102,12 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def test_layers_import_only_downward():
-    upward = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
-              for m, targets in import_graph().items() for t in targets if layer_of(t) > layer_of(m)]
+    upward = [
+        f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+        for m, targets in import_graph().items()
+        for t in targets
+        if layer_of(t) > layer_of(m)
+    ]
     assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
 
 
@@ -170,7 +175,8 @@ def test_help_imports_no_verb_module_and_no_torch():
         "import sys\n"
         "from genimg.cli import build_parser\n"
         "build_parser().format_help()\n"
-        "loaded = [m for m in sys.modules if m.startswith(('genimg.tasks', 'genimg.experiments', 'genimg.train', 'torch'))]\n"
+        "heavy = ('genimg.tasks', 'genimg.experiments', 'genimg.train', 'torch')\n"
+        "loaded = [m for m in sys.modules if m.startswith(heavy)]\n"
         "print(loaded)\n"
     )
     assert out.strip() == "[]"
@@ -180,8 +186,13 @@ FAMILY_BRANCH = re.compile(r"family [!=]= ['\"]|inspect\.signature")
 
 
 def test_no_family_branching_outside_models():
-    offenders = [f"{path.relative_to(SRC)}:{n}" for path in PACKAGE.rglob("*.py") if "models" not in path.relative_to(PACKAGE).parts
-                 for n, line in enumerate(path.read_text().splitlines(), 1) if FAMILY_BRANCH.search(line)]
+    offenders = [
+        f"{path.relative_to(SRC)}:{n}"
+        for path in PACKAGE.rglob("*.py")
+        if "models" not in path.relative_to(PACKAGE).parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if FAMILY_BRANCH.search(line)
+    ]
     assert not offenders, "ask the model for a capability instead: " + ", ".join(offenders)
 
 
@@ -191,7 +202,9 @@ def test_files_stay_short_or_say_why():
         text = path.read_text()
         if text.count("\n") > MAX_LINES and LONG_FILE_NOTE not in (ast.get_docstring(ast.parse(text)) or ""):
             long_files.append(f"{path.relative_to(SRC)} ({text.count(chr(10))} lines)")
-    assert not long_files, f"over {MAX_LINES} lines without '{LONG_FILE_NOTE} ...' in the docstring: " + ", ".join(long_files)
+    assert not long_files, f"over {MAX_LINES} lines without '{LONG_FILE_NOTE} ...' in the docstring: " + ", ".join(
+        long_files
+    )
 
 
 @pytest.mark.parametrize("module", sorted(module_files()))

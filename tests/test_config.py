@@ -1,7 +1,7 @@
 import pytest
 
-from genimg.errors import UserError
 from genimg.config.run_config import apply_overrides, default_config, load_config, parse_overrides
+from genimg.errors import UserError
 
 
 def test_flat_and_dotted_keys_resolve_to_their_sections():
@@ -22,15 +22,18 @@ def test_mistyped_key_lists_valid_keys():
     assert "latent_dmi" in str(e.value) and "model.latent_dim" in str(e.value)
 
 
-@pytest.mark.parametrize("item, fragment", [
-    ("epochs=ten", "must be an integer"),
-    ("epochs=2.5", "must be an integer"),
-    ("beta=abc", "must be a number"),
-    ("conditional=maybe", "true or false"),
-    ("arch=transformer", "mlp, conv"),
-    ("latent_dim=0", "at least 1"),
-    ("select_by=loss", "val_loss, fid, last"),
-])
+@pytest.mark.parametrize(
+    "item, fragment",
+    [
+        ("epochs=ten", "must be an integer"),
+        ("epochs=2.5", "must be an integer"),
+        ("beta=abc", "must be a number"),
+        ("conditional=maybe", "true or false"),
+        ("arch=transformer", "mlp, conv"),
+        ("latent_dim=0", "at least 1"),
+        ("select_by=loss", "val_loss, fid, last"),
+    ],
+)
 def test_bad_values_are_user_errors(item, fragment):
     with pytest.raises(UserError, match=fragment):
         apply_overrides(default_config("vae"), [item])

@@ -1,4 +1,5 @@
 """The bundled digits dataset, and the options load_dataset applies to every dataset."""
+
 from __future__ import annotations
 
 import numpy as np

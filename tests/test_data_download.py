@@ -3,6 +3,7 @@
 The files are small but in the official layouts (gzipped IDX; the CIFAR-10 python tarball
 of pickled batches), so the same code that reads the real datasets reads them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,8 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from genimg.data import load_dataset
-from genimg.data import standard
+from genimg.data import load_dataset, standard
 from genimg.data.download import cache_dir, fetch
 from genimg.errors import UserError
 
@@ -55,7 +55,9 @@ def tiny_mnist():
 
 def cifar_batch(images: np.ndarray, labels: list[int]) -> bytes:
     # Protocol 2 with bytes keys, like the official batches read with encoding="bytes".
-    return pickle.dumps({b"batch_label": b"tiny", b"labels": labels, b"data": images.reshape(len(images), -1)}, protocol=2)
+    return pickle.dumps(
+        {b"batch_label": b"tiny", b"labels": labels, b"data": images.reshape(len(images), -1)}, protocol=2
+    )
 
 
 def tar_bytes(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
@@ -82,7 +84,9 @@ def tiny_cifar():
     test = rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8)
     test_labels = [7, 2]
     members = {
-        f"cifar-10-batches-py/data_batch_{b + 1}": cifar_batch(train[3 * b : 3 * b + 3], train_labels[3 * b : 3 * b + 3])
+        f"cifar-10-batches-py/data_batch_{b + 1}": cifar_batch(
+            train[3 * b : 3 * b + 3], train_labels[3 * b : 3 * b + 3]
+        )
         for b in range(5)
     }
     members["cifar-10-batches-py/test_batch"] = cifar_batch(test, test_labels)
@@ -292,7 +296,7 @@ def test_truncated_download(mnist_online, server, cache):
 
 @pytest.mark.parametrize("status", [500, 404])
 def test_server_error(mnist_online, server, cache, status):
-    server.serve("mnist", {name: status for name in mnist_online[1]}, behaviour="status")
+    server.serve("mnist", dict.fromkeys(mnist_online[1], status), behaviour="status")
     with pytest.raises(UserError, match=f"HTTP {status}") as err:
         load_dataset("mnist", "test")
     assert "data.root=DIR" in str(err.value)

@@ -1,4 +1,5 @@
 """folder:PATH and npz:PATH: user images in, float32 [0, 1] NCHW tensors with labels out."""
+
 from __future__ import annotations
 
 import os
@@ -260,9 +261,12 @@ def test_npz_float_and_bool(tmp_path):
 
 def test_npz_split_arrays(tmp_path):
     arrays = {
-        "x_train": random_pixels(0, (5, 4, 4)), "y_train": np.array([0, 1, 2, 0, 1]),
-        "x_val": random_pixels(1, (2, 4, 4)), "y_val": np.array([5, 0]),
-        "x_test": random_pixels(2, (3, 4, 4)), "y_test": np.array([1, 1, 1]),
+        "x_train": random_pixels(0, (5, 4, 4)),
+        "y_train": np.array([0, 1, 2, 0, 1]),
+        "x_val": random_pixels(1, (2, 4, 4)),
+        "y_val": np.array([5, 0]),
+        "x_test": random_pixels(2, (3, 4, 4)),
+        "y_test": np.array([1, 1, 1]),
     }
     np.savez(tmp_path / "s.npz", **arrays)
     for split in SPLITS:
@@ -282,7 +286,10 @@ def test_npz_image_size_option(grey_npz):
     "arrays, message",
     [
         ({"pixels": np.zeros((10, 4, 4), np.uint8)}, r"no image array; found pixels, expected 'x' or 'images'"),
-        ({"x": np.full((10, 4, 4), 255.0)}, r"float pixel values lie in \[255, 255\], expected \[0, 1\]; divide 8-bit values by 255"),
+        (
+            {"x": np.full((10, 4, 4), 255.0)},
+            r"float pixel values lie in \[255, 255\], expected \[0, 1\]; divide 8-bit values by 255",
+        ),
         ({"x": np.full((10, 4, 4), np.nan)}, r"expected \[0, 1\]"),
         ({"x": np.zeros((10, 4, 4, 4), np.uint8)}, r"no channel axis of size 1 or 3"),
         ({"x": np.zeros((10, 16), np.uint8)}, r"expected \(N, H, W\), \(N, H, W, C\) or \(N, C, H, W\) images"),

@@ -1,5 +1,6 @@
 """Diffusion family: schedules, prediction conversions, samplers against diffusers, the
 variational bound's pieces against independent formulas, conditioning, EMA, training."""
+
 from __future__ import annotations
 
 import math
@@ -7,19 +8,19 @@ import math
 import pytest
 import torch
 
-from genimg.data import load_dataset
-from genimg.errors import UserError
 from genimg.config.families import get_family
+from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
+from genimg.errors import UserError
 from genimg.models.base import Batch
 from genimg.models.build import build_model
-from genimg.models.stepper import Stepper
 from genimg.models.diffusion.config import DiffusionConfig
 from genimg.models.diffusion.likelihood import discretized_gaussian_log_likelihood, normal_kl, variational_bound
 from genimg.models.diffusion.model import DiffusionModel
 from genimg.models.diffusion.samplers import DDIMSampler, DDPMSampler, spaced_timesteps
 from genimg.models.diffusion.schedules import NoiseSchedule, convert, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet, resolutions_for
+from genimg.models.stepper import Stepper
 
 DIGITS = DataSpec((1, 8, 8), 10, 17)
 TINY = dict(channels=8, res_blocks=1, attention=False, norm_groups=4, timesteps=100, warmup_steps=0)
@@ -75,7 +76,9 @@ def test_schedule_is_buffers_not_parameters():
     buffers = dict(model.named_buffers())
     assert {"schedule.betas", "schedule.alphas_cumprod"} <= set(buffers)
     assert "schedule.betas" not in model.state_dict()  # rebuilt from the config, not saved
-    assert model.ema_parameter_names() is None or not any(n.startswith("schedule.") for n in model.ema_parameter_names())
+    assert model.ema_parameter_names() is None or not any(
+        n.startswith("schedule.") for n in model.ema_parameter_names()
+    )
 
 
 def test_q_sample_statistics():
@@ -126,8 +129,13 @@ def test_timestep_spacing_matches_diffusers(spacing, steps):
 def _reference(cls, schedule: NoiseSchedule, prediction: str, steps: int, spacing: str, **kw):
     """A diffusers scheduler with our betas; its alphas_cumprod set to ours (float64), so that
     the comparison is between the two update formulas, not two float32 roundings of a product."""
-    ref = cls(num_train_timesteps=schedule.timesteps, trained_betas=schedule.betas.numpy(),
-              prediction_type=PREDICTION_NAMES[prediction], timestep_spacing=spacing, **kw)
+    ref = cls(
+        num_train_timesteps=schedule.timesteps,
+        trained_betas=schedule.betas.numpy(),
+        prediction_type=PREDICTION_NAMES[prediction],
+        timestep_spacing=spacing,
+        **kw,
+    )
     ref.alphas_cumprod = schedule.alphas_cumprod.clone()
     ref.set_timesteps(steps)
     return ref
@@ -210,7 +218,7 @@ def test_discretized_gaussian_matches_normal_cdf(levels):
     k = torch.randint(0, levels, (2000,), generator=g)
     k[:3] = torch.tensor([0, levels - 1, levels // 2])
     x = k.double() / (levels - 1) * 2 - 1
-    mean = (torch.rand(2000, generator=g, dtype=torch.float64) * 2.4 - 1.2)
+    mean = torch.rand(2000, generator=g, dtype=torch.float64) * 2.4 - 1.2
     log_scale = torch.rand(2000, generator=g, dtype=torch.float64) * 3 - 3.5
     normal = torch.distributions.Normal(mean, log_scale.exp())
     half = 1 / (levels - 1)
@@ -235,7 +243,9 @@ def test_discretized_gaussian_is_a_distribution_and_stable_when_narrow():
     # a narrow Gaussian centred on a bin: log-mass ~ 0 in the middle, at the edges, and far out finite
     narrow = discretized_gaussian_log_likelihood(grid, grid, torch.full_like(grid, math.log(0.007)), levels)
     assert narrow.abs().max() < 1e-12
-    far = discretized_gaussian_log_likelihood(torch.tensor([0.5]), torch.tensor([-0.5]), torch.tensor([math.log(0.007)]), levels)
+    far = discretized_gaussian_log_likelihood(
+        torch.tensor([0.5]), torch.tensor([-0.5]), torch.tensor([math.log(0.007)]), levels
+    )
     assert torch.isfinite(far).all() and far.item() < -1000
 
 
@@ -249,12 +259,19 @@ def test_bound_with_an_oracle_denoiser_matches_closed_form(variance):
     x0 = torch.randint(0, levels, (5, 1, 4, 4), generator=g).float() / (levels - 1) * 2 - 1
     # The labels carry each row's image index, so the oracle can hand back its clean image.
     index = torch.arange(x0.shape[0])
-    terms = variational_bound(lambda x_t, t, rows: x0[rows], schedule, x0, index, levels, variance=variance, max_batch=7)
+    terms = variational_bound(
+        lambda x_t, t, rows: x0[rows], schedule, x0, index, levels, variance=variance, max_batch=7
+    )
     D = x0[0].numel()
     ab_T = schedule.alphas_cumprod[-1]
-    prior = torch.distributions.kl_divergence(
-        torch.distributions.Normal(ab_T.sqrt() * x0.double(), (1 - ab_T).sqrt()), torch.distributions.Normal(0.0, 1.0)
-    ).flatten(1).sum(1)
+    prior = (
+        torch.distributions.kl_divergence(
+            torch.distributions.Normal(ab_T.sqrt() * x0.double(), (1 - ab_T).sqrt()),
+            torch.distributions.Normal(0.0, 1.0),
+        )
+        .flatten(1)
+        .sum(1)
+    )
     torch.testing.assert_close(terms["prior"], prior)
     beta_tilde, beta = schedule.posterior_variance[1:], schedule.betas[1:]
     sigma2 = beta_tilde if variance == "fixed_small" else beta
@@ -328,7 +345,9 @@ def test_guidance_combines_conditional_and_unconditional_outputs():
         cond = model.net(x, torch.full((6,), 40), y)
         uncond = model.net(x, torch.full((6,), 40), torch.full((6,), 10))
         for w in (0.0, 1.0, 3.0):
-            torch.testing.assert_close(model.model_output(x, 40, y, guidance=w), uncond + w * (cond - uncond), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                model.model_output(x, 40, y, guidance=w), uncond + w * (cond - uncond), atol=1e-5, rtol=1e-5
+            )
 
 
 def test_sample_by_label_and_guards():
@@ -354,7 +373,9 @@ def test_samples_are_quantised_to_the_data_levels_by_default():
     assert not torch.equal(raw, snapped)
     continuous = tiny_model(DataSpec((1, 8, 8), 10, None))
     randomize(continuous.net, 0.05)
-    assert not torch.equal(continuous.sample(6, noise=noise, sampler="ddim", steps=4, progress=False) * 16 % 1, torch.zeros(6, 1, 8, 8))
+    assert not torch.equal(
+        continuous.sample(6, noise=noise, sampler="ddim", steps=4, progress=False) * 16 % 1, torch.zeros(6, 1, 8, 8)
+    )
 
 
 def test_sampling_is_reproducible_with_a_generator():
@@ -430,7 +451,9 @@ def test_likelihood_is_finite_per_image_and_improves_with_training(trained):
     assert (after < 0).all()  # a bound on a probability of a discrete image
     assert after.mean() > before.mean() + 10  # nats per image
     torch.testing.assert_close(after, -(result["prior_kl"] + result["diffusion_kl"] + result["decoder_nll"]))
-    assert (result["prior_kl"] >= 0).all() and (result["diffusion_kl"] >= 0).all() and (result["decoder_nll"] >= 0).all()
+    assert (
+        (result["prior_kl"] >= 0).all() and (result["diffusion_kl"] >= 0).all() and (result["decoder_nll"] >= 0).all()
+    )
     # the strided version is labelled an estimate and lands near the bound
     estimate = trained["model"].log_likelihood(x, t_stride=10, generator=torch.Generator().manual_seed(0))
     assert set(estimate) == {"vlb_estimate"}
@@ -453,7 +476,9 @@ def test_ddim_inversion_round_trip(trained):
     for steps in (5, 50):
         z = model.ddim_invert(x, steps=steps)
         assert z.shape == x.shape
-        back = model.sample(8, noise=z, sampler="ddim", steps=steps, eta=0.0, clip=False, quantize=False, progress=False)
+        back = model.sample(
+            8, noise=z, sampler="ddim", steps=steps, eta=0.0, clip=False, quantize=False, progress=False
+        )
         errors[steps] = (back - x).abs().mean().item()
     assert errors[50] < 0.05 and errors[50] < errors[5]
     # the code is near a standard normal draw, not the image
@@ -483,8 +508,15 @@ def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
     monkeypatch.setattr(model, "make_sampler", spy)
     monitor = training_fid.TrainingEvaluator.__new__(training_fid.TrainingEvaluator)
     monitor.n = 20
-    monitor.extractor = type("Flat", (), {"features_and_probabilities": staticmethod(
-        lambda x: (x.flatten(1).double(), torch.eye(10)[torch.arange(len(x)) % 10]))})()
+    monitor.extractor = type(
+        "Flat",
+        (),
+        {
+            "features_and_probabilities": staticmethod(
+                lambda x: (x.flatten(1).double(), torch.eye(10)[torch.arange(len(x)) % 10])
+            )
+        },
+    )()
     monitor.real_features = torch.rand(30, 64, dtype=torch.float64)
     scores = monitor(model)
     assert calls == [("DDIMSampler", 7)]
@@ -524,4 +556,3 @@ def test_denoiser_snaps_x0_to_the_grey_levels_only_at_low_noise(prediction):
         assert torch.equal(m.denoiser_output(x_t, 0), m.model_output(x_t, 0))
     with pytest.raises(UserError, match="snap_x0"):
         DiffusionConfig(snap_x0=1.5)
-

@@ -5,6 +5,7 @@ reconstructions of the ends, slerp keeps norms, manifold grids are the prior's q
 lie in the principal plane, traversals move one coordinate per row, the 2-D scatter shows
 the encoder means, and the reconstruction scores agree with torchmetrics.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,8 +139,9 @@ def test_diffusion_interpolates_in_ddim_noise(diffusion, test_split):
     result = interpolation(space, start=start, end=end, steps=4, method="slerp")
     assert result.codes.shape == (2, 4, 64)
     torch.testing.assert_close(result.codes[:, 0], diffusion.ddim_invert(start, steps=4).flatten(1))
-    expected_end = diffusion.sample(2, noise=diffusion.ddim_invert(end, steps=4), sampler="ddim", steps=4, eta=0.0,
-                                    clip=False, progress=False)
+    expected_end = diffusion.sample(
+        2, noise=diffusion.ddim_invert(end, steps=4), sampler="ddim", steps=4, eta=0.0, clip=False, progress=False
+    )
     torch.testing.assert_close(result.images[:, -1], expected_end, atol=1e-5, rtol=0)
     # The views that need coordinates with a meaning of their own say what works instead.
     with pytest.raises(UserError, match="recon, interp, scatter"):
@@ -164,8 +166,9 @@ def test_manifold_of_a_2d_latent_is_the_prior_quantile_grid(vae2_run, tmp_path):
     assert (result.coords[1:, :, 1] < result.coords[:-1, :, 1]).all()
     assert (result.coords[:, :, 0] == result.coords[:1, :, 0]).all()  # one z1 per column
     with torch.no_grad():
-        torch.testing.assert_close(result.images.flatten(0, 1), model.decode(result.codes.flatten(0, 1)),
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            result.images.flatten(0, 1), model.decode(result.codes.flatten(0, 1)), atol=1e-5, rtol=0
+        )
     assert Image.open(tmp_path / "m.png").size[0] > 7 * 8 * 8
 
 
@@ -232,8 +235,9 @@ def test_dcgan_traversal_around_a_seed_with_chosen_dimensions(dcgan):
 
 def test_scatter_of_a_2d_vae_shows_the_encoder_means(vae2_run, test_split, tmp_path):
     model = vae2_run.model
-    result = scatter(model, test_split.images, test_split.labels, class_names=test_split.class_names,
-                            out=tmp_path / "s.png")
+    result = scatter(
+        model, test_split.images, test_split.labels, class_names=test_split.class_names, out=tmp_path / "s.png"
+    )
     with torch.no_grad():
         mu, _ = model.encode(test_split.images)
     assert list(result.embeddings) == ["latent"]
@@ -287,8 +291,15 @@ def test_reconstruction_scores_agree_with_torchmetrics(vae2_run, test_split, tmp
     torch.testing.assert_close(result.reconstructions, recon, atol=1e-6, rtol=0)
     expected_mse = (recon.double() - images.double()).pow(2).flatten(1).mean(1)
     torch.testing.assert_close(result.mse, expected_mse, atol=1e-7, rtol=1e-5)
-    expected_ssim = structural_similarity_index_measure(recon.double(), images.double(), gaussian_kernel=True,
-                                                        sigma=1.5, kernel_size=11, data_range=1.0, reduction="none")
+    expected_ssim = structural_similarity_index_measure(
+        recon.double(),
+        images.double(),
+        gaussian_kernel=True,
+        sigma=1.5,
+        kernel_size=11,
+        data_range=1.0,
+        reduction="none",
+    )
     torch.testing.assert_close(result.ssim, expected_ssim, atol=1e-6, rtol=1e-5)
     assert Image.open(tmp_path / "r.png").format == "PNG"
 
@@ -358,8 +369,26 @@ def test_cli_explore_refuses_what_a_dcgan_cannot_do(dcgan_run, dcgan, tmp_path, 
     assert code == 2
     err = capsys.readouterr().err
     assert "encoder" in err and "interp" in err and len(err.strip().splitlines()) == 1
-    assert main(["explore", str(dcgan_run.path), "--what", "interp", "traverse", "--n", "2", "--steps", "3",
-                 "--seed", "5", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "explore",
+                str(dcgan_run.path),
+                "--what",
+                "interp",
+                "traverse",
+                "--n",
+                "2",
+                "--steps",
+                "3",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     for name in ("interp_linear.png", "interp_slerp.png", "traverse.png"):
         _valid_png(tmp_path / name)
     # "all" skips, with a note, what the model cannot do.
@@ -375,16 +404,39 @@ def test_cli_explore_refuses_what_a_dcgan_cannot_do(dcgan_run, dcgan, tmp_path, 
 
 @pytest.fixture(scope="module")
 def cvae_run(tmp_path_factory):
-    return _train("vae", tmp_path_factory.mktemp("runs"), "cvae", "conditional=true", "latent_dim=2", "epochs=10",
-                  "hidden=128", "lr=3e-3")
+    return _train(
+        "vae",
+        tmp_path_factory.mktemp("runs"),
+        "cvae",
+        "conditional=true",
+        "latent_dim=2",
+        "epochs=10",
+        "hidden=128",
+        "lr=3e-3",
+    )
 
 
 def test_conditional_vae_samples_the_requested_class(cvae_run, tmp_path):
     from sklearn.neighbors import KNeighborsClassifier
 
     npz = tmp_path / "s.npz"
-    assert main(["sample", str(cvae_run.run.path), "--label", "3", "--n", "60", "--npz", str(npz),
-                 "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(cvae_run.run.path),
+                "--label",
+                "3",
+                "--n",
+                "60",
+                "--npz",
+                str(npz),
+                "--out",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 0
+    )
     samples = np.load(npz)
     assert (samples["labels"] == 3).all()
     train_split = load_dataset("digits", "train")
@@ -409,8 +461,9 @@ def test_conditional_vae_explore_uses_labels(cvae_run, test_split, tmp_path):
         torch.testing.assert_close(result.images[:, 0], model.reconstruct(start, labels), atol=1e-5, rtol=0)
     grid = manifold(model, n=3, label=4)
     with torch.no_grad():
-        torch.testing.assert_close(grid.images.flatten(0, 1), model.decode(grid.codes.flatten(0, 1), 4),
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            grid.images.flatten(0, 1), model.decode(grid.codes.flatten(0, 1), 4), atol=1e-5, rtol=0
+        )
     assert main(["explore", str(cvae_run.run.path), "--n", "4", "--steps", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "scatter.png").exists()
 

@@ -1,4 +1,5 @@
 """Feature extractors: the digits classifier (training, cache, identity) and Inception-v3 (layout, loading)."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,6 @@ import torch.nn.functional as F
 
 from genimg.data import ImageDataset, load_dataset
 from genimg.errors import UserError
-from genimg.evaluate.classifier import cache as classifier_cache
 from genimg.evaluate import inception as inception_module
 from genimg.evaluate.classifier import (
     ClassifierConfig,
@@ -25,6 +25,7 @@ from genimg.evaluate.classifier import (
     load_or_train_classifier,
     random_shift,
 )
+from genimg.evaluate.classifier import cache as classifier_cache
 from genimg.evaluate.extractor import check_same_extractor, sha256_of_file
 from genimg.evaluate.features import available_extractors, get_extractor
 from genimg.evaluate.inception import (
@@ -217,7 +218,10 @@ def test_get_extractor(tmp_path):
         get_extractor("classifier", "digits", cache_dir=tmp_path, depth=3)
 
 
-@pytest.mark.parametrize("shape, widths, max_shift", [((1, 8, 8), (32, 64), 1), ((1, 28, 28), (32, 64, 128), 3), ((3, 32, 32), (32, 64, 128), 4)])
+@pytest.mark.parametrize(
+    "shape, widths, max_shift",
+    [((1, 8, 8), (32, 64), 1), ((1, 28, 28), (32, 64, 128), 3), ((3, 32, 32), (32, 64, 128), 4)],
+)
 def test_architecture_is_sized_by_the_images(shape, widths, max_shift):
     train = ImageDataset("x", "train", torch.rand(5, *shape), torch.arange(5) % 2, num_classes=2)
     recipe = Recipe.resolve(ClassifierConfig(), train)
@@ -247,7 +251,7 @@ def test_classifier_on_users_rgb_npz_data(tmp_path):
     assert extractor.recipe.input_shape == (3, 16, 16) and extractor.features(torch.rand(2, 3, 16, 16)).shape == (2, 16)
     assert extractor.test_accuracy == 1.0  # the colour gives the class away
     directory = classifier_dir(config, tmp_path / "cache").name
-    assert directory.startswith(extractor.identity["name"][len("classifier-"):]) and "colour.npz-" in directory
+    assert directory.startswith(extractor.identity["name"][len("classifier-") :]) and "colour.npz-" in directory
     # The same name with other contents is another classifier, not a stale cache hit.
     arrays["x_train"] = arrays["x_train"][:, ::-1].copy()
     np.savez(path, **arrays)
@@ -264,7 +268,10 @@ def test_random_shift_translates_each_image_by_at_most_max_shift():
     seen = set()
     for i in range(len(images)):
         matches = [
-            (dy, dx) for dy in range(3) for dx in range(3) if torch.equal(shifted[i], padded[i, :, dy : dy + 8, dx : dx + 8])
+            (dy, dx)
+            for dy in range(3)
+            for dx in range(3)
+            if torch.equal(shifted[i], padded[i, :, dy : dy + 8, dx : dx + 8])
         ]
         assert len(matches) == 1
         seen.add(matches[0])
@@ -454,6 +461,10 @@ def test_file_with_another_layout_is_rejected(tmp_path, replace, problem):
 
 
 def test_file_with_batchnorm_counters_loads(tmp_path):
-    state = {f"{k[: -len('running_var')]}num_batches_tracked": torch.tensor(7) for k in expected_state_dict_layout() if k.endswith("running_var")}
+    state = {
+        f"{k[: -len('running_var')]}num_batches_tracked": torch.tensor(7)
+        for k in expected_state_dict_layout()
+        if k.endswith("running_var")
+    }
     path = tiny_layout_file(tmp_path / "with-counters.pth", **state)
     assert load_inception(path, expected_sha256=sha256_of_file(path)).num_classes == 1008

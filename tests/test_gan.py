@@ -4,16 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from genimg.data import load_dataset
-from genimg.errors import UserError
 from genimg.config.families import get_family
+from genimg.config.run_config import apply_overrides, default_config, resolve_key
+from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
+from genimg.errors import UserError
 from genimg.models.base import Batch
 from genimg.models.build import build_model
-from genimg.models.stepper import Stepper
 from genimg.models.dcgan.config import DCGANConfig
 from genimg.models.dcgan.networks import random_translate, stage_sizes
-from genimg.config.run_config import apply_overrides, default_config, resolve_key
+from genimg.models.stepper import Stepper
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,9 @@ class RecordingStepper(Stepper):
 @pytest.mark.parametrize("size, channels", [(8, 1), (28, 1), (32, 1), (8, 3), (28, 3), (32, 3)])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_shapes_and_output_range(size, channels, conditional):
-    m = make(DataSpec((channels, size, size), 10, None), latent_dim=16, g_features=8, d_features=8, conditional=conditional)
+    m = make(
+        DataSpec((channels, size, size), 10, None), latent_dim=16, g_features=8, d_features=8, conditional=conditional
+    )
     x = m.sample(5)
     assert x.shape == (5, channels, size, size) and x.dtype == torch.float32
     assert 0 <= x.min() and x.max() <= 1 and x.std() > 0
@@ -73,8 +75,11 @@ def test_stage_sizes_follow_the_image_size():
 def test_generator_grows_through_the_stages(digits):
     m = make(DataSpec((1, 32, 32), 10, None), g_features=8)
     sizes = []
-    hooks = [layer.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-1]))
-             for layer in m.generator.net if isinstance(layer, nn.ConvTranspose2d)]
+    hooks = [
+        layer.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-1]))
+        for layer in m.generator.net
+        if isinstance(layer, nn.ConvTranspose2d)
+    ]
     m.sample(2)
     for h in hooks:
         h.remove()
@@ -101,7 +106,9 @@ def test_training_steps_update_both_networks_and_log_four_scalars(digits):
     d0 = [p.detach().clone() for p in m.discriminator.parameters()]
     stepper = RecordingStepper(m)
     for i in range(3):
-        out = m.training_step(Batch(digits.images[i * 32 : (i + 1) * 32], digits.labels[i * 32 : (i + 1) * 32]), stepper)
+        out = m.training_step(
+            Batch(digits.images[i * 32 : (i + 1) * 32], digits.labels[i * 32 : (i + 1) * 32]), stepper
+        )
     assert set(out) == {"loss_d", "loss_g", "d_real", "d_fake"}
     assert all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
     assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1 and out["loss_d"] > 0 and out["loss_g"] > 0
@@ -172,7 +179,9 @@ def shifted(image, dy, dx, fill):
     """Reference translation: the image moved down by dy and right by dx pixels, border filled."""
     out = torch.full_like(image, fill)
     h, w = image.shape[-2:]
-    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        ..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return out
 
 
@@ -182,7 +191,9 @@ def test_random_translate_shifts_each_image_within_range():
     y = random_translate(x, 2, fill=-1.0)
     offsets = set()
     for image, out in zip(x.detach(), y.detach()):
-        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(shifted(image, dy, dx, -1.0), out)]
+        matches = [
+            (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(shifted(image, dy, dx, -1.0), out)
+        ]
         assert len(matches) == 1
         offsets.add(matches[0])
     assert len(offsets) == 25  # every offset in [-2, 2]^2 occurs among 200 draws
@@ -203,8 +214,10 @@ def test_discriminator_sees_translated_images_only_when_asked(digits, translate)
     assert torch.equal(real_seen, batch.images * 2 - 1) == (translate == 0)
     if translate:
         offsets = range(-2, 3)  # 0.25 of 8 pixels
-        assert all(any(torch.equal(shifted(x, dy, dx, -1.0), s) for dy in offsets for dx in offsets)
-                   for x, s in zip(batch.images * 2 - 1, real_seen))
+        assert all(
+            any(torch.equal(shifted(x, dy, dx, -1.0), s) for dy in offsets for dx in offsets)
+            for x, s in zip(batch.images * 2 - 1, real_seen)
+        )
 
 
 def test_conditional_sampling_by_label(digits):
@@ -240,7 +253,9 @@ def test_sampling_is_reproducible_and_leaves_training_mode_alone(digits):
     a = m.sample(10, generator=torch.Generator().manual_seed(1))
     b = m.sample(10, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and m.training
-    assert torch.equal(m.sample(10, generator=torch.Generator().manual_seed(1), batch_size=3), a)  # batching changes nothing
+    assert torch.equal(
+        m.sample(10, generator=torch.Generator().manual_seed(1), batch_size=3), a
+    )  # batching changes nothing
     # temperature scales z
     z = torch.randn(10, 8, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(m.sample(10, temperature=0.5, generator=torch.Generator().manual_seed(2)), m.decode(0.5 * z))
@@ -275,8 +290,19 @@ def test_trains_through_the_generic_trainer_and_reloads(tmp_path):
     from conftest import quick_overrides
     from genimg.train import load_model, train
 
-    config = apply_overrides(default_config("dcgan"), quick_overrides(
-        tmp_path, epochs=2, fid_every=0, select_by="last", sample_every=1, g_features=8, d_features=8, conditional="true"))
+    config = apply_overrides(
+        default_config("dcgan"),
+        quick_overrides(
+            tmp_path,
+            epochs=2,
+            fid_every=0,
+            select_by="last",
+            sample_every=1,
+            g_features=8,
+            d_features=8,
+            conditional="true",
+        ),
+    )
     result = train(config, quiet=True)
     assert (result.run.path / "samples.png").exists()
     model = load_model(result.run.path)

@@ -6,6 +6,7 @@ FPR@95 on a case worked out by hand); the complexity score against an independen
 PNG; the typicality statistic on hand-made values; the likelihood ratio against a stand-in
 background model; and the command line end to end.
 """
+
 from __future__ import annotations
 
 import json
@@ -187,8 +188,9 @@ def test_likelihoods_are_cached_by_config_weights_images_and_options(vae_run, te
     x, model = test_split.images[:10], vae_run.model
     first, _ = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
     real = outliers.negative_log_likelihood
-    monkeypatch.setattr(outlier_likelihood, "negative_log_likelihood",
-                        lambda *a, **k: pytest.fail("recomputed a cached likelihood"))
+    monkeypatch.setattr(
+        outlier_likelihood, "negative_log_likelihood", lambda *a, **k: pytest.fail("recomputed a cached likelihood")
+    )
     again, bound = outliers.cached_negative_log_likelihood(model, x, tmp_path, k=5, seed=1)
     assert torch.equal(first, again) and bound == "iw"
     calls = []
@@ -284,8 +286,9 @@ def test_background_model_is_trained_once_then_read_from_its_run_directory(vae_r
     path = outliers.background_dir(vae_run.run.path, 0.1, 0)
     config = (path / "config.yaml").read_text()
     assert "perturbed:mu=0.1,seed=0:digits" in config and "- 8" in config  # same classes as the run
-    monkeypatch.setattr(outlier_background, "train",
-                        lambda *a, **k: pytest.fail("the cached background model was retrained"))
+    monkeypatch.setattr(
+        outlier_background, "train", lambda *a, **k: pytest.fail("the cached background model was retrained")
+    )
     cached = outliers.background_model(vae_run.run.path, 0.1, 0, ["epochs=1"], progress=False, log=lambda *a: None)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
     with pytest.raises(UserError, match="delete that directory"):
@@ -306,13 +309,37 @@ def test_scores_a_family_lacks_are_refused(spec):
 
 def test_cli_writes_the_tables_and_histograms(vae_run, capsys):
     run = vae_run.run.path
-    code = main(["outliers", str(run), "--ood", "heldout,uniform,constant",
-                 "--score", "nll,ratio,complexity,typicality",
-                 "--n", "40", "--k", "5", "--batch-sizes", "2,5", "--background", "epochs=1", "--no-progress"])
+    code = main(
+        [
+            "outliers",
+            str(run),
+            "--ood",
+            "heldout,uniform,constant",
+            "--score",
+            "nll,ratio,complexity,typicality",
+            "--n",
+            "40",
+            "--k",
+            "5",
+            "--batch-sizes",
+            "2,5",
+            "--background",
+            "epochs=1",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out = run / "outliers"
-    for name in ("table.json", "table.csv", "table.md", "hist_nll.png", "hist_ratio.png", "hist_complexity.png",
-                 "hist_typicality.png", "sets.png"):
+    for name in (
+        "table.json",
+        "table.csv",
+        "table.md",
+        "hist_nll.png",
+        "hist_ratio.png",
+        "hist_complexity.png",
+        "hist_typicality.png",
+        "sets.png",
+    ):
         assert (out / name).is_file(), name
     table = json.loads((out / "table.json").read_text())
     labels = {(r["score"], r["batch_size"], r["ood"]) for r in table["rows"]}

@@ -3,6 +3,7 @@
 torchmetrics' FID/KID/IS classes are given an identity "feature extractor", so the
 "images" they see are the very feature vectors (or logits) our functions get.
 """
+
 import warnings
 
 import numpy as np
@@ -79,13 +80,17 @@ def _numpy_inception_score(probs: np.ndarray, split_of_sample: np.ndarray, split
 def test_inception_score_equals_exp_expected_kl(n, k, splits):
     probs = _probabilities(n, k, seed=n + k)
     result = inception_score(probs, splits=splits, seed=3)
-    scores, sharpness, diversity = _numpy_inception_score(probs.numpy(), split_assignment(n, splits, seed=3).numpy(), splits)
+    scores, sharpness, diversity = _numpy_inception_score(
+        probs.numpy(), split_assignment(n, splits, seed=3).numpy(), splits
+    )
     np.testing.assert_allclose(result.per_split, scores, rtol=1e-12)
     assert result.mean == pytest.approx(scores.mean(), rel=1e-12)
     assert result.std == pytest.approx(scores.std(), rel=1e-9, abs=1e-12)
     np.testing.assert_allclose(result.sharpness_per_split, sharpness, rtol=1e-12)
     np.testing.assert_allclose(result.diversity_per_split, diversity, rtol=1e-12)
-    np.testing.assert_allclose(np.array(result.sharpness_per_split) * np.array(result.diversity_per_split), result.per_split, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.array(result.sharpness_per_split) * np.array(result.diversity_per_split), result.per_split, rtol=1e-12
+    )
     assert result.sharpness == pytest.approx(sharpness.mean()) and result.diversity == pytest.approx(diversity.mean())
     assert 1 / k <= result.sharpness <= 1 and 1 <= result.diversity <= k
     assert result.num_samples == n and result.splits == splits
@@ -127,7 +132,11 @@ def test_inception_score_is_not_fooled_by_class_ordered_batches(order):
 def test_inception_score_extremes():
     one_hot = torch.eye(10, dtype=torch.float64).repeat(100, 1)  # every class equally often, fully confident
     result = inception_score(one_hot, splits=1)
-    assert result.mean == pytest.approx(10.0) and result.sharpness == pytest.approx(1.0) and result.diversity == pytest.approx(10.0)
+    assert (
+        result.mean == pytest.approx(10.0)
+        and result.sharpness == pytest.approx(1.0)
+        and result.diversity == pytest.approx(10.0)
+    )
     uniform = torch.full((300, 10), 0.1, dtype=torch.float64)  # no sharpness: IS = 1
     assert inception_score(uniform, splits=3).mean == pytest.approx(1.0)
     collapsed = torch.zeros(200, 10, dtype=torch.float64)
@@ -143,7 +152,9 @@ def test_inception_score_streaming_equals_one_shot_and_scores_real_separately():
         metric.update(fake=probs[start : start + 97])
     metric.update(real=_probabilities(100, 10, seed=6, sharpness=10))
     assert metric.compute() == inception_score(probs, splits=10)
-    assert metric.compute(side="real").mean == pytest.approx(inception_score(_probabilities(100, 10, seed=6, sharpness=10)).mean)
+    assert metric.compute(side="real").mean == pytest.approx(
+        inception_score(_probabilities(100, 10, seed=6, sharpness=10)).mean
+    )
     metric.reset()
     with pytest.raises(UserError, match="update"):
         metric.compute()
@@ -199,7 +210,10 @@ def test_fid_of_features_with_a_large_mean_is_accurate():
     real, fake = _features(2000, 32, seed=3) + 1000.0, _features(2000, 32, seed=4, shift=0.1) + 1000.0
     real64, fake64 = real.double(), fake.double()
     exact = _pytorch_fid_frechet(
-        real64.mean(0).numpy(), np.cov(real64.numpy(), rowvar=False), fake64.mean(0).numpy(), np.cov(fake64.numpy(), rowvar=False)
+        real64.mean(0).numpy(),
+        np.cov(real64.numpy(), rowvar=False),
+        fake64.mean(0).numpy(),
+        np.cov(fake64.numpy(), rowvar=False),
     )
     streamed = FID()
     for start in range(0, 2000, 100):
@@ -213,7 +227,9 @@ def test_frechet_distance_matches_scipy_sqrtm_reference(d):
     a, b = gaussian_stats(real), gaussian_stats(fake)
     reference = _pytorch_fid_frechet(a.mu.numpy(), a.sigma.numpy(), b.mu.numpy(), b.sigma.numpy())
     assert frechet_distance(a.mu, a.sigma, b.mu, b.sigma) == pytest.approx(reference, rel=1e-9)
-    assert frechet_distance(a.mu.numpy(), a.sigma.numpy(), b.mu.numpy(), b.sigma.numpy()) == pytest.approx(reference, rel=1e-9)
+    assert frechet_distance(a.mu.numpy(), a.sigma.numpy(), b.mu.numpy(), b.sigma.numpy()) == pytest.approx(
+        reference, rel=1e-9
+    )
 
 
 def test_frechet_distance_with_fewer_samples_than_dimensions():
@@ -312,7 +328,9 @@ def _torchmetrics_kid(real, fake, subset_size, subsets, seed):
     return float(mean), float(std)
 
 
-@pytest.mark.parametrize("n_real,n_fake,d,subset_size,subsets", [(700, 600, 64, 200, 20), (300, 300, 2048, 300, 3), (250, 400, 16, 1000, 5)])
+@pytest.mark.parametrize(
+    "n_real,n_fake,d,subset_size,subsets", [(700, 600, 64, 200, 20), (300, 300, 2048, 300, 3), (250, 400, 16, 1000, 5)]
+)
 def test_kid_matches_torchmetrics(n_real, n_fake, d, subset_size, subsets):
     real, fake = _features(n_real, d, seed=13), _features(n_fake, d, seed=14, shift=0.1)
     capped = min(subset_size, n_real, n_fake)  # torchmetrics refuses subsets larger than the sample
@@ -330,7 +348,10 @@ def test_kid_streaming_equals_one_shot_and_is_seeded():
     for start in range(0, 500, 64):
         metric.update(real=real[start : start + 64], fake=fake[start : start + 64])
     assert metric.compute() == kid(real, fake, subset_size=100, n_subsets=10, seed=3)
-    assert kid(real, fake, subset_size=100, n_subsets=10, seed=4).mean != kid(real, fake, subset_size=100, n_subsets=10, seed=3).mean
+    assert (
+        kid(real, fake, subset_size=100, n_subsets=10, seed=4).mean
+        != kid(real, fake, subset_size=100, n_subsets=10, seed=3).mean
+    )
     # same distribution: KID is an unbiased estimate of 0
     same = kid(_features(600, 32, seed=17), _features(600, 32, seed=18), subset_size=300, n_subsets=20)
     assert abs(same.mean) < 3 * same.std + 1e-4
@@ -379,7 +400,9 @@ def _numpy_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple
     return coverage(fake, real), coverage(real, fake)
 
 
-@pytest.mark.parametrize("n_real,n_fake,d,k,shift", [(300, 250, 16, 3, 0.3), (200, 200, 64, 3, 0.0), (150, 180, 8, 5, 0.6)])
+@pytest.mark.parametrize(
+    "n_real,n_fake,d,k,shift", [(300, 250, 16, 3, 0.3), (200, 200, 64, 3, 0.0), (150, 180, 8, 5, 0.6)]
+)
 def test_precision_recall_matches_brute_force(n_real, n_fake, d, k, shift, monkeypatch):
     real, fake = _features(n_real, d, seed=19), 1.3 * _features(n_fake, d, seed=20, shift=shift)
     precision, recall = _numpy_precision_recall(real.double().numpy(), fake.double().numpy(), k)

@@ -6,6 +6,7 @@ input; RePaint keeps the known pixels; DPS fits the measurement better than ungu
 sampling), the table against the recovery metrics computed directly, and the command line
 end to end, including its one-line errors.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,17 @@ def digits():
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory):
     """A small VAE trained for about 3 CPU seconds: a prior good enough to beat the noisy input."""
-    return _train("vae", tmp_path_factory.mktemp("runs"), "vae", "epochs=15", "latent_dim=8", "lr=2e-3",
-                  "batch_size=64", "iw_samples=1", "dropout=0")
+    return _train(
+        "vae",
+        tmp_path_factory.mktemp("runs"),
+        "vae",
+        "epochs=15",
+        "latent_dim=8",
+        "lr=2e-3",
+        "batch_size=64",
+        "iw_samples=1",
+        "dropout=0",
+    )
 
 
 # ---------------------------------------------------------------------------- operators
@@ -188,8 +198,9 @@ def _untrained(family):
 
 def test_methods_the_model_lacks_are_user_errors():
     vae, dcgan, diffusion = _untrained("vae"), _untrained("dcgan"), _untrained("diffusion")
-    with pytest.raises(UserError,
-                       match="dps needs a denoiser .*which a vae does not have; .*identity, tv, nlm, latent"):
+    with pytest.raises(
+        UserError, match="dps needs a denoiser .*which a vae does not have; .*identity, tv, nlm, latent"
+    ):
         resolve_methods(["dps"], "denoise", vae)
     with pytest.raises(UserError, match="latent optimisation needs a differentiable decoder .* a diffusion's"):
         resolve_methods(["latent"], "inpaint", diffusion)
@@ -222,8 +233,10 @@ def test_classical_baselines_run_and_help_where_they_should(digits):
     denoise = recover(None, digits, TaskSpec("denoise"), ["identity", "tv"], seed=0)
     assert denoise.methods["tv"].recovered["psnr"]["mean"] > denoise.methods["identity"].recovered["psnr"]["mean"] + 0.5
     inpaint = recover(None, digits, TaskSpec("inpaint"), ["identity", "biharmonic"], seed=0)
-    assert (inpaint.methods["biharmonic"].recovered["psnr"]["mean"]
-            > inpaint.methods["identity"].recovered["psnr"]["mean"] + 2)
+    assert (
+        inpaint.methods["biharmonic"].recovered["psnr"]["mean"]
+        > inpaint.methods["identity"].recovered["psnr"]["mean"] + 2
+    )
 
 
 def test_colorize_on_rgb_images():
@@ -324,8 +337,28 @@ def test_latent_optimisation_runs_on_dcgan_and_conditional_vae(family, overrides
 
 def test_cli_end_to_end(vae_run, tmp_path, capsys):
     run = str(vae_run.run.path)
-    code = main(["recover", run, "--task", "inpaint", "--mask", "box", "--n", "6", "--method", "identity,biharmonic",
-                        "--method", "latent", "--latent-steps", "20", "--restarts", "1", "--seed", "1"])
+    code = main(
+        [
+            "recover",
+            run,
+            "--task",
+            "inpaint",
+            "--mask",
+            "box",
+            "--n",
+            "6",
+            "--method",
+            "identity,biharmonic",
+            "--method",
+            "latent",
+            "--latent-steps",
+            "20",
+            "--restarts",
+            "1",
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0
     out_dir = vae_run.run.path / "recover" / "inpaint"
     figure = Image.open(out_dir / "figure.png")
@@ -344,8 +377,10 @@ def test_cli_end_to_end(vae_run, tmp_path, capsys):
     "arguments, message",
     [
         (["--task", "colorize"], "colorize needs a model of RGB images"),
-        (["--task", "denoise", "--method", "dps"],
-         "dps needs a denoiser (a diffusion model), which a vae does not have"),
+        (
+            ["--task", "denoise", "--method", "dps"],
+            "dps needs a denoiser (a diffusion model), which a vae does not have",
+        ),
         (["--task", "inpaint", "--rate", "2"], "must lie in [0, 1]"),
         (["--task", "edit", "--input", "x.png"], "needs a denoiser (a diffusion model)"),
         (["--task", "inpaint", "--n", "100000"], "pass --n 447 or fewer"),
@@ -365,8 +400,19 @@ def test_cli_bad_input_exits_2_with_one_line(vae_run, capsys, arguments, message
 def diffusion_run(tmp_path_factory):
     """A tiny diffusion model (50 timesteps, 8 channels), trained for a moment: the solvers'
     mechanics, not their quality, are what is tested with it."""
-    return _train("diffusion", tmp_path_factory.mktemp("runs"), "diffusion", "epochs=2", "timesteps=50", "channels=8",
-                  "res_blocks=1", "attention=false", "select_by=val_loss", "fid_every=0", "data.limit=200")
+    return _train(
+        "diffusion",
+        tmp_path_factory.mktemp("runs"),
+        "diffusion",
+        "epochs=2",
+        "timesteps=50",
+        "channels=8",
+        "res_blocks=1",
+        "attention=false",
+        "select_by=val_loss",
+        "fid_every=0",
+        "data.limit=200",
+    )
 
 
 def test_repaint_schedule_matches_lugmayr():
@@ -390,8 +436,9 @@ def test_diffusion_solvers_run(diffusion_run, digits):
     # RePaint's last step writes the measurement into the known pixels.
     keep = inpaint.mask.expand_as(x) > 0.5
     assert torch.allclose(inpaint.methods["repaint"].images[keep], x[keep], atol=1e-5)
-    denoise = recover(model, x, TaskSpec("denoise"), ["dps", "sdedit"], SolverOptions(steps=5, posterior_samples=2),
-                      seed=0)
+    denoise = recover(
+        model, x, TaskSpec("denoise"), ["dps", "sdedit"], SolverOptions(steps=5, posterior_samples=2), seed=0
+    )
     assert set(denoise.methods) == {"dps", "sdedit"}
     superres = recover(model, x, TaskSpec("superres"), ["dps"], options, seed=0)
     assert superres.methods["dps"].images.shape == x.shape
@@ -405,8 +452,9 @@ def test_dps_fits_the_measurement_better_than_unguided_sampling(diffusion_run, d
     y = degradation.measure(x)
 
     def residual(scale: float) -> float:
-        out = diffusion_posterior_sampling(model, degradation, y, steps=20, scale=scale,
-                                                   generator=torch.Generator().manual_seed(0))
+        out = diffusion_posterior_sampling(
+            model, degradation, y, steps=20, scale=scale, generator=torch.Generator().manual_seed(0)
+        )
         return float((degradation.operator(out) - y).pow(2).mean())
 
     assert residual(1.0) < 0.5 * residual(0.0)
@@ -417,8 +465,24 @@ def test_sdedit_cli_on_a_stroke_png(diffusion_run, tmp_path):
     strokes = np.zeros((32, 32), np.uint8)
     strokes[4:28, 12:20] = 255  # a rough "1": rows 1-6, columns 3-4 of the 8x8 image
     Image.fromarray(strokes, "L").save(tmp_path / "strokes.png")
-    code = main(["recover", str(diffusion_run.run.path), "--task", "edit", "--input", str(tmp_path / "strokes.png"),
-                        "--strength", "0.5", "--n", "3", "--steps", "5", "--out", str(tmp_path / "edit")])
+    code = main(
+        [
+            "recover",
+            str(diffusion_run.run.path),
+            "--task",
+            "edit",
+            "--input",
+            str(tmp_path / "strokes.png"),
+            "--strength",
+            "0.5",
+            "--n",
+            "3",
+            "--steps",
+            "5",
+            "--out",
+            str(tmp_path / "edit"),
+        ]
+    )
     assert code == 0
     assert (tmp_path / "edit" / "figure.png").exists()
     meta = json.loads((tmp_path / "edit" / "metrics.json").read_text())
@@ -429,8 +493,20 @@ def test_sdedit_cli_on_a_stroke_png(diffusion_run, tmp_path):
 
 @pytest.mark.slow
 def test_cli_recover_with_diffusion(diffusion_run, tmp_path):
-    code = main(["recover", str(diffusion_run.run.path), "--task", "denoise", "--n", "4", "--steps", "4",
-                        "--out", str(tmp_path / "d")])
+    code = main(
+        [
+            "recover",
+            str(diffusion_run.run.path),
+            "--task",
+            "denoise",
+            "--n",
+            "4",
+            "--steps",
+            "4",
+            "--out",
+            str(tmp_path / "d"),
+        ]
+    )
     assert code == 0
     table = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert set(table["methods"]) == {"identity", "tv", "nlm", "dps", "sdedit"}

@@ -1,4 +1,5 @@
 """Recovery metrics (MSE, RMSE, PSNR, SSIM) against torchmetrics and scikit-image on the same images."""
+
 import math
 import time
 
@@ -7,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import genimg.evaluate.metrics.ssim as ssim_module
 from genimg.errors import UserError
 from genimg.evaluate.metrics.mse import mse, rmse
 from genimg.evaluate.metrics.psnr import psnr
 from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
-import genimg.evaluate.metrics.ssim as ssim_module
 from genimg.evaluate.metrics.ssim import ssim
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -124,13 +125,19 @@ def test_mse_rmse_psnr_match_torchmetrics(name, preds, target):
 
 @pytest.mark.parametrize("name,preds,target", PAIRS, ids=PAIR_IDS)
 def test_ssim_reflect_matches_torchmetrics(name, preds, target):
-    reference = tm_ssim(preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none")
+    reference = tm_ssim(
+        preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
+    )
     result = ssim(preds, target)  # border="reflect" is the default
     torch.testing.assert_close(result.per_image, reference.double(), rtol=0, atol=TOLERANCE)
     assert result.mean == pytest.approx(float(reference.double().mean()), abs=TOLERANCE)
 
 
-@pytest.mark.parametrize("name,preds,target", [p for p in PAIRS if min(p[1].shape[-2:]) >= 11], ids=[n for n, p, _ in PAIRS if min(p.shape[-2:]) >= 11])
+@pytest.mark.parametrize(
+    "name,preds,target",
+    [p for p in PAIRS if min(p[1].shape[-2:]) >= 11],
+    ids=[n for n, p, _ in PAIRS if min(p.shape[-2:]) >= 11],
+)
 def test_ssim_valid_matches_scikit_image(name, preds, target):
     result = ssim(preds, target, border="valid")
     np.testing.assert_allclose(result.per_image.numpy(), _skimage_ssim(preds, target), rtol=0, atol=TOLERANCE)
@@ -138,7 +145,9 @@ def test_ssim_valid_matches_scikit_image(name, preds, target):
 
 def test_ssim_valid_on_the_smallest_allowed_image_matches_scikit_image():
     preds, target = _random((4, 1, 11, 11), 20), _random((4, 1, 11, 11), 21)
-    np.testing.assert_allclose(ssim(preds, target, border="valid").per_image.numpy(), _skimage_ssim(preds, target), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        ssim(preds, target, border="valid").per_image.numpy(), _skimage_ssim(preds, target), atol=TOLERANCE
+    )
 
 
 def test_the_two_ssim_borders_differ_on_real_images():
@@ -158,12 +167,16 @@ def test_ssim_convolution_path_matches_matrix_path(monkeypatch):
 
 def test_ssim_in_float64_matches_references_closely():
     preds, target = _degrade(_digits(28)[:16], 40).double(), _digits(28)[:16].double()
-    reference = tm_ssim(preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none")
+    reference = tm_ssim(
+        preds, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
+    )
     torch.testing.assert_close(ssim(preds, target).per_image, reference, rtol=0, atol=1e-10)
     # and float32 inputs stay within 1e-6 of the float64 result
     float32 = ssim(preds.float(), target.float()).per_image
     torch.testing.assert_close(float32, reference, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(ssim(preds, target, border="valid").per_image.numpy(), _skimage_ssim(preds, target), atol=1e-10)
+    np.testing.assert_allclose(
+        ssim(preds, target, border="valid").per_image.numpy(), _skimage_ssim(preds, target), atol=1e-10
+    )
 
 
 # ---------------------------------------------------------------------------- edge cases
@@ -176,7 +189,12 @@ def test_identical_images_give_infinite_psnr_and_unit_ssim():
     assert result.mean == math.inf and result.num_infinite == 10
     assert mse(images, images).mean == 0.0 and rmse(images, images).mean == 0.0
     torch.testing.assert_close(ssim(images, images).per_image, torch.ones(10, dtype=torch.float64), rtol=0, atol=1e-6)
-    torch.testing.assert_close(ssim(_digits(28)[:3], _digits(28)[:3], border="valid").per_image, torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        ssim(_digits(28)[:3], _digits(28)[:3], border="valid").per_image,
+        torch.ones(3, dtype=torch.float64),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def test_psnr_mean_skips_exact_images_and_counts_them():
@@ -195,10 +213,14 @@ def test_psnr_mean_skips_exact_images_and_counts_them():
 def test_constant_images_match_references(border, size):
     constant_a = torch.full((3, 1, size, size), 0.25)
     constant_b = torch.full((3, 1, size, size), 0.75)
-    torch.testing.assert_close(ssim(constant_a, constant_a, border=border).per_image, torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        ssim(constant_a, constant_a, border=border).per_image, torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-6
+    )
     ours = ssim(constant_a, constant_b, border=border).per_image
     if border == "reflect":
-        reference = tm_ssim(constant_a, constant_b, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none").double()
+        reference = tm_ssim(
+            constant_a, constant_b, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
+        ).double()
     else:
         reference = torch.from_numpy(_skimage_ssim(constant_a, constant_b))
     torch.testing.assert_close(ours, reference, rtol=0, atol=TOLERANCE)
@@ -215,8 +237,12 @@ def test_recovery_metrics_streaming_equals_one_shot():
         metric.update(preds[start : start + 100], target[start : start + 100])
     metric.update(target[:2], target[:2])  # two exact recoveries: infinite PSNR
     scores = metric.compute()
-    assert scores["mse"].mean == pytest.approx(mse(torch.cat([preds, target[:2]]), torch.cat([target, target[:2]])).mean)
-    assert scores["ssim"].mean == pytest.approx(ssim(torch.cat([preds, target[:2]]), torch.cat([target, target[:2]])).mean)
+    assert scores["mse"].mean == pytest.approx(
+        mse(torch.cat([preds, target[:2]]), torch.cat([target, target[:2]])).mean
+    )
+    assert scores["ssim"].mean == pytest.approx(
+        ssim(torch.cat([preds, target[:2]]), torch.cat([target, target[:2]])).mean
+    )
     assert scores["psnr"].num_infinite == 2
     assert scores["psnr"].mean == pytest.approx(psnr(preds, target).mean)
     assert scores["rmse"].per_image.shape == (258,)
@@ -263,6 +289,7 @@ def test_ssim_is_at_least_as_fast_as_torchmetrics():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+
         def best_cpu_time(function):
             function()
             times = []

@@ -4,6 +4,7 @@ Most tests build run directories by hand with known numbers (no training), so ev
 on the page can be checked exactly. The browser test loads the page in Debian's chromium
 through Playwright (never a downloaded browser) and checks that every picture decodes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,16 @@ from genimg.io import append_jsonl, write_json, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 EXTRACTOR = "classifier-digits-0123abcd"
 
 
@@ -64,13 +73,20 @@ def fake_evaluation(scores: dict, extractor: str = EXTRACTOR) -> dict:
     """eval/metrics.json as genimg.evaluate.evaluator writes it (means over its sampling seeds)."""
     keys = ("fid", "kid", "is", "sharpness", "diversity", "precision", "recall")
     return {
-        "family": "vae", "dataset": "digits", "n": 447, "seeds": [10000, 10001],
+        "family": "vae",
+        "dataset": "digits",
+        "n": 447,
+        "seeds": [10000, 10001],
         "extractor": extractor,
         "extractor_identity": {"name": extractor.rsplit("-", 1)[0], "test_accuracy": 0.97},
         "scores": {k: {"mean": scores[k], "std": 0.01, "values": [scores[k] - 0.01, scores[k] + 0.01]} for k in keys},
-        "floor": {"fid": {"mean": 0.5, "std": 0.1}, "kid": {"mean": 0.0001, "std": 0.0},
-                  "is": {"mean": 9.1, "std": 0.1},
-                  "precision": {"mean": 0.8, "std": 0.01}, "recall": {"mean": 0.8, "std": 0.01}},
+        "floor": {
+            "fid": {"mean": 0.5, "std": 0.1},
+            "kid": {"mean": 0.0001, "std": 0.0},
+            "is": {"mean": 9.1, "std": 0.1},
+            "precision": {"mean": 0.8, "std": 0.01},
+            "recall": {"mean": 0.8, "std": 0.01},
+        },
     }
 
 
@@ -78,14 +94,24 @@ def fake_run(path: Path, config, scores: dict, evaluation: dict | None, epochs: 
     """A finished run directory with the given numbers, as the trainer and evaluator write them."""
     path.mkdir(parents=True, exist_ok=True)
     write_text(path / "config.yaml", config.to_yaml())
-    write_json(path / "summary.json", {
-        "family": config.family, "parameters": scores["parameters"], "epochs_trained": epochs, "best_epoch": epochs,
-        "train_time_s": scores["train_time_s"], "train_cpu_s": scores["train_cpu_s"], "finished": True,
-        "likelihood": {"nll_elbo_nats": scores["nll"] + 1.5, "nll_iw_nats": scores["nll"], "images": 447},
-    })
+    write_json(
+        path / "summary.json",
+        {
+            "family": config.family,
+            "parameters": scores["parameters"],
+            "epochs_trained": epochs,
+            "best_epoch": epochs,
+            "train_time_s": scores["train_time_s"],
+            "train_cpu_s": scores["train_cpu_s"],
+            "finished": True,
+            "likelihood": {"nll_elbo_nats": scores["nll"] + 1.5, "nll_iw_nats": scores["nll"], "images": 447},
+        },
+    )
     for epoch in range(1, epochs + 1):
-        append_jsonl(path / "metrics.jsonl",
-                     {"epoch": epoch, "train": {"loss": 200 / epoch}, "val": {"loss": scores["nll"] + 30 / epoch}})
+        append_jsonl(
+            path / "metrics.jsonl",
+            {"epoch": epoch, "train": {"loss": 200 / epoch}, "val": {"loss": scores["nll"] + 30 / epoch}},
+        )
     if evaluation is not None:
         write_json(path / "eval" / "metrics.json", evaluation)
     png(path / "samples.png")
@@ -95,8 +121,9 @@ def fake_run(path: Path, config, scores: dict, evaluation: dict | None, epochs: 
 
 
 def fake_sweep(root: Path, parameters: dict, *, mode="one-at-a-time", seeds=1, extractor_of=lambda v: EXTRACTOR):
-    sweep = define_sweep("vae", parameters, mode=mode, seeds=seeds, out=root,
-                         evaluation={"features": "classifier", "seed": 0, "n": 500})
+    sweep = define_sweep(
+        "vae", parameters, mode=mode, seeds=seeds, out=root, evaluation={"features": "classifier", "seed": 0, "n": 500}
+    )
     root.mkdir(parents=True, exist_ok=True)
     sweep.save()
     expected = {}
@@ -185,10 +212,18 @@ def test_table_highlights_the_right_cells_and_csv_equals_the_table(tmp_path):
     page = out.read_text()
     header, rows, classes = parse_table(page)
     assert [r[0] for r in rows] == [v.name for v in sweep.variants]  # one row per run
-    checks = {"NLL bound (nats/image)": ("nll", min), "FID": ("fid", min), "KID": ("kid", min), "IS": ("is", max),
-              "IS sharpness S": ("sharpness", max), "IS diversity D": ("diversity", max),
-              "precision": ("precision", max),
-              "recall": ("recall", max), "train time (s)": ("train_time_s", min), "parameters": ("parameters", min)}
+    checks = {
+        "NLL bound (nats/image)": ("nll", min),
+        "FID": ("fid", min),
+        "KID": ("kid", min),
+        "IS": ("is", max),
+        "IS sharpness S": ("sharpness", max),
+        "IS diversity D": ("diversity", max),
+        "precision": ("precision", max),
+        "recall": ("recall", max),
+        "train time (s)": ("train_time_s", min),
+        "parameters": ("parameters", min),
+    }
     for title, (key, pick) in checks.items():
         c = column_index(header, title)
         truth = [expected[r[0]][0][key] for r in rows]
@@ -245,16 +280,22 @@ def test_seeds_show_mean_and_std_and_say_when_a_change_is_within_one_std(tmp_pat
     assert rows[0][header.index("seeds")] == "3"
     latent = re.search(r"Raising latent_dim from 16 to 17 (.*?)</p>", page).group(1)
     # latent 16 -> 17 moves FID by 10/16 - 10/17 = 0.037, less than the seeds' std of 0.05
-    assert re.search(r"lowered FID from [\d.]+ ± .*?\(within one std of the seeds\)"
-                     r"|lowered FID from [\d.]+ to [\d.]+ \([^)]*\) \(within one std of the seeds\)", latent)
+    assert re.search(
+        r"lowered FID from [\d.]+ ± .*?\(within one std of the seeds\)"
+        r"|lowered FID from [\d.]+ to [\d.]+ \([^)]*\) \(within one std of the seeds\)",
+        latent,
+    )
     beta = re.search(r"Raising beta from 1 to 2 (.*?)</p>", page).group(1)
     assert re.search(r"raised FID from [\d.]+ to [\d.]+ \(\+\d+%\)(?! \(within)", beta)
 
 
 def test_scores_from_different_extractors_never_share_a_column(tmp_path):
     other = "inception-v3-fid-deadbeef"
-    sweep, expected = fake_sweep(tmp_path / "s", {"latent_dim": [2, 16, 32]},
-                                 extractor_of=lambda v: other if v.values["latent_dim"] == 32 else EXTRACTOR)
+    sweep, expected = fake_sweep(
+        tmp_path / "s",
+        {"latent_dim": [2, 16, 32]},
+        extractor_of=lambda v: other if v.values["latent_dim"] == 32 else EXTRACTOR,
+    )
     page = build_report([sweep.path]).read_text()
     header, rows, classes = parse_table(page)
     a, b = column_index(header, f"FID [{EXTRACTOR}]"), column_index(header, f"FID [{other}]")
@@ -318,18 +359,21 @@ def _launch(playwright):
 @pytest.mark.slow
 def test_report_renders_in_a_real_browser(tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
-                    "(scripts/ensure_browser.sh installs it as root)")
+        pytest.skip(
+            "Debian's chromium is not installed at /usr/bin/chromium (scripts/ensure_browser.sh installs it as root)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     from genimg.experiments.sweep import run_sweep
 
     # A real (tiny) sweep, trained and scored by the real evaluator, so the page holds real
     # sample grids, reconstructions, curves and scores.
-    sweep = define_sweep("vae", {"latent_dim": [2, 8], "beta": [1, 4]},
-                         base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"],
-                         out=tmp_path / "s",
-                         evaluation={"features": "classifier", "seed": 0, "n": 100, "seeds": 2, "likelihood_k": 20,
-                                     "floor_subsets": 2})
+    sweep = define_sweep(
+        "vae",
+        {"latent_dim": [2, 8], "beta": [1, 4]},
+        base=["epochs=3", "likelihood_k=20", "hidden=32", "threads=1", "sample_every=1"],
+        out=tmp_path / "s",
+        evaluation={"features": "classifier", "seed": 0, "n": 100, "seeds": 2, "likelihood_k": 20, "floor_subsets": 2},
+    )
     outcome = run_sweep(sweep, quiet=True, report=False)
     assert not outcome.failed, [r.error for r in outcome.failed]
     png(tmp_path / "s" / "base" / "explore" / "traversal.png")
@@ -341,7 +385,8 @@ def test_report_renders_in_a_real_browser(tmp_path):
             page.goto(out.resolve().as_uri())
             page.wait_for_load_state("load")
             images = page.evaluate(
-                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
+            )
             rows = page.evaluate("document.querySelectorAll('table#metrics tbody tr').length")
             best = page.evaluate("document.querySelectorAll('table#metrics td.best').length")
             artifacts = REPO / "test-artifacts"

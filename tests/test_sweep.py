@@ -1,4 +1,5 @@
 """Sweeps: planning (one-at-a-time vs grid), validation before training, resume, threads, evaluation."""
+
 from __future__ import annotations
 
 import argparse
@@ -90,7 +91,11 @@ def test_seeds_repeat_every_variant(tmp_path):
 def test_a_swept_seed_is_the_runs_seed():
     s = define_sweep("vae", {"seed": [0, 1, 2], "beta": [1, 2]})
     assert [(v.name, v.seed, s.variant_config(v).train.seed) for v in s.variants] == [
-        ("base", 0, 0), ("seed=1", 1, 1), ("seed=2", 2, 2), ("beta=2.0", 0, 0)]
+        ("base", 0, 0),
+        ("seed=1", 1, 1),
+        ("seed=2", 2, 2),
+        ("beta=2.0", 0, 0),
+    ]
     with pytest.raises(UserError, match="--seeds together"):
         define_sweep("vae", {"seed": [0, 1]}, seeds=2)
 
@@ -116,11 +121,13 @@ def test_a_single_value_is_a_base_override(tmp_path):
 def test_a_sweep_is_defined_without_torch_and_a_worker_sets_up_before_torch_loads():
     """The report reads sweeps through the definition, and a spawned worker loads its setup
     (which fixes the thread count) before torch: neither may import torch."""
-    code = ("import sys\n"
-            "import genimg.experiments.sweep.worker_setup\n"
-            "from genimg.experiments.sweep import define_sweep, parse_parameters\n"
-            "define_sweep('vae', parse_parameters(['latent_dim=2,4']), mode='grid', seeds=2)\n"
-            "print('torch' in sys.modules)\n")
+    code = (
+        "import sys\n"
+        "import genimg.experiments.sweep.worker_setup\n"
+        "from genimg.experiments.sweep import define_sweep, parse_parameters\n"
+        "define_sweep('vae', parse_parameters(['latent_dim=2,4']), mode='grid', seeds=2)\n"
+        "print('torch' in sys.modules)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
@@ -133,16 +140,19 @@ def nothing_written(root: Path) -> bool:
     return not any(root.rglob("*"))
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["vae", "latnet_dim=2,8"], "valid keys: .*model.latent_dim"),
-    (["vae", "latent_dim=2,many"], "latent_dim=many: model.latent_dim must be an integer"),
-    (["vae", "latent_dim=2,0"], "latent_dim=0: model.latent_dim must be at least 1"),
-    (["vae", "beta=1,2", "--set", "epoks=3"], "unknown key 'epoks'"),
-    (["vae", "beta=1,2", "--set", "out=elsewhere"], "set by the sweep"),
-    (["vae", "beta=1,2", "--seeds", "0"], "at least 1"),
-    (["vae", "beta=1,2", "--parallel", "0"], "at least 1"),
-    (["vaee", "beta=1,2"], "unknown model family"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["vae", "latnet_dim=2,8"], "valid keys: .*model.latent_dim"),
+        (["vae", "latent_dim=2,many"], "latent_dim=many: model.latent_dim must be an integer"),
+        (["vae", "latent_dim=2,0"], "latent_dim=0: model.latent_dim must be at least 1"),
+        (["vae", "beta=1,2", "--set", "epoks=3"], "unknown key 'epoks'"),
+        (["vae", "beta=1,2", "--set", "out=elsewhere"], "set by the sweep"),
+        (["vae", "beta=1,2", "--seeds", "0"], "at least 1"),
+        (["vae", "beta=1,2", "--parallel", "0"], "at least 1"),
+        (["vaee", "beta=1,2"], "unknown model family"),
+    ],
+)
 def test_bad_parameters_fail_before_any_training(tmp_path, monkeypatch, argv, message):
     def must_not_train(*args, **kwargs):
         raise AssertionError("training started")
@@ -195,8 +205,13 @@ def test_each_run_gets_its_share_of_the_cores(tmp_path):
 
 def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evaluation):
     out = tmp_path / "s"
-    s = define_sweep("vae", {"latent_dim": [2, 4], "beta": [1, 2]}, base=TINY,
-                     evaluation={"features": "classifier", "seed": 3, "n": 100}, out=out)
+    s = define_sweep(
+        "vae",
+        {"latent_dim": [2, 4], "beta": [1, 2]},
+        base=TINY,
+        evaluation={"features": "classifier", "seed": 3, "n": 100},
+        out=out,
+    )
     outcome = run_sweep(s, quiet=True)
     names = ["base", "latent_dim=4", "beta=2.0"]
     assert [r.name for r in outcome.results] == names and not outcome.failed
@@ -219,8 +234,9 @@ def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evalua
 
 def test_resume_skips_finished_runs_resumes_partial_ones_and_starts_the_rest(tmp_path, monkeypatch, no_evaluation):
     out = tmp_path / "s"
-    s = define_sweep("vae", {"latent_dim": [2, 4, 8]}, base=TINY, evaluation={"features": "classifier", "seed": 0},
-                     out=out)
+    s = define_sweep(
+        "vae", {"latent_dim": [2, 4, 8]}, base=TINY, evaluation={"features": "classifier", "seed": 0}, out=out
+    )
     run_sweep(s, quiet=True, report=False)
     # Interrupt: latent_dim=4 stopped after its first epoch; latent_dim=8 never started.
     partial = RunDir(out / "latent_dim=4")
@@ -264,8 +280,9 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path, monkeypatch, no_ev
         return {}
 
     monkeypatch.setattr(sweep_evaluation, "evaluate_variant", failing_evaluation)
-    s = define_sweep("vae", {"latent_dim": [2, 4]}, base=TINY, evaluation={"features": "classifier", "seed": 0},
-                     out=tmp_path / "s")
+    s = define_sweep(
+        "vae", {"latent_dim": [2, 4]}, base=TINY, evaluation={"features": "classifier", "seed": 0}, out=tmp_path / "s"
+    )
     with pytest.raises(UserError, match=r"1 of 2 runs failed \(latent_dim=4\).*evaluator exploded.*--resume"):
         run_sweep(s, quiet=True)
     assert RunDir(tmp_path / "s" / "base").is_finished()
@@ -296,7 +313,7 @@ def test_evaluation_settings_are_what_the_real_evaluator_accepts(tmp_path, monke
     seen = []
     monkeypatch.setattr(evaluator, "evaluate_run", lambda run_dir, **kwargs: seen.append((run_dir, kwargs)) or {})
     sweep_evaluation.evaluate_variant(tmp_path / "run", settings, quiet=True)
-    (run_dir, kwargs), = seen
+    ((run_dir, kwargs),) = seen
     assert run_dir == tmp_path / "run" and kwargs == {**settings, "progress": False}
     real_signature.bind(run_dir, **kwargs)  # raises TypeError if the evaluator does not take them
     with pytest.raises(UserError, match="unknown feature extractor 'incepshun'"):

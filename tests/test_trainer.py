@@ -8,7 +8,6 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).parent))
 import models_for_tests  # noqa: E402,F401
 from conftest import quick_overrides  # noqa: E402
-
 from genimg.errors import UserError  # noqa: E402
 from genimg.runs.directory import RunDir  # noqa: E402
 from genimg.train import apply_overrides, default_config, load_model, resume_config, train  # noqa: E402
@@ -16,7 +15,10 @@ from genimg.train.ema import EMA  # noqa: E402
 
 
 def vae_config(tmp_path, name, **extra):
-    return apply_overrides(default_config("vae"), quick_overrides(tmp_path, name, **extra) + ["hidden=64", "patience=null", "iw_samples=1", "batch_size=100"])
+    return apply_overrides(
+        default_config("vae"),
+        quick_overrides(tmp_path, name, **extra) + ["hidden=64", "patience=null", "iw_samples=1", "batch_size=100"],
+    )
 
 
 def weights(run: RunDir, which="last"):
@@ -53,17 +55,40 @@ def test_resume_continues_exactly(tmp_path):
 # learning-rate warm-up, random timesteps and an EMA (diffusion). Selection by val loss, or the
 # last checkpoint kept (select_by=last), so no classifier is trained here.
 OTHER_FAMILIES = {
-    "dcgan": ["g_features=8", "d_features=8", "latent_dim=8", "translate=0.25", "ema_decay=0.9", "select_by=last",
-              "fid_every=0", "data.limit=128", "batch_size=32"],
-    "diffusion": ["channels=8", "attention=false", "norm_groups=4", "timesteps=50", "warmup_steps=5", "ema_decay=0.9",
-                  "select_by=val_loss", "eval_every=1", "fid_every=0", "sample_every=0", "data.limit=128", "batch_size=32"],
+    "dcgan": [
+        "g_features=8",
+        "d_features=8",
+        "latent_dim=8",
+        "translate=0.25",
+        "ema_decay=0.9",
+        "select_by=last",
+        "fid_every=0",
+        "data.limit=128",
+        "batch_size=32",
+    ],
+    "diffusion": [
+        "channels=8",
+        "attention=false",
+        "norm_groups=4",
+        "timesteps=50",
+        "warmup_steps=5",
+        "ema_decay=0.9",
+        "select_by=val_loss",
+        "eval_every=1",
+        "fid_every=0",
+        "sample_every=0",
+        "data.limit=128",
+        "batch_size=32",
+    ],
 }
 
 
 @pytest.mark.parametrize("family", sorted(OTHER_FAMILIES))
 def test_resume_continues_exactly_for_every_family(tmp_path, family):
     def config(name, epochs):
-        return apply_overrides(default_config(family), quick_overrides(tmp_path, name, epochs=epochs) + OTHER_FAMILIES[family])
+        return apply_overrides(
+            default_config(family), quick_overrides(tmp_path, name, epochs=epochs) + OTHER_FAMILIES[family]
+        )
 
     full = train(config("full", 4), quiet=True).run
     half = train(config("half", 2), quiet=True).run
@@ -83,7 +108,11 @@ def test_existing_run_is_not_overwritten(tmp_path):
 
 def test_early_stopping_keeps_the_best_checkpoint(tmp_path):
     # A learning rate this high makes validation loss stop improving quickly.
-    c = apply_overrides(default_config("vae"), quick_overrides(tmp_path, "es", epochs=40) + ["patience=2", "lr=0.05", "iw_samples=1", "batch_size=100", "hidden=64"])
+    c = apply_overrides(
+        default_config("vae"),
+        quick_overrides(tmp_path, "es", epochs=40)
+        + ["patience=2", "lr=0.05", "iw_samples=1", "batch_size=100", "hidden=64"],
+    )
     result = train(c, quiet=True)
     s = result.summary
     assert s["stopped_early"] and s["epochs_trained"] < 40

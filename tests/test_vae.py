@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from genimg.data import load_dataset
-from genimg.errors import UserError
 from genimg.data.spec import DataSpec
+from genimg.errors import UserError
 from genimg.models.base import Batch
 from genimg.models.build import build_model
 from genimg.models.stepper import Stepper

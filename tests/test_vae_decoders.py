@@ -1,5 +1,6 @@
 """The VAE's per-pixel decoders: each is a distribution over the grey levels, and no decoder genimg
 allows on discrete data can report a negative log-likelihood."""
+
 import math
 
 import pytest
@@ -52,7 +53,9 @@ def test_discretized_logistic_is_accurate_far_in_its_tails():
     x = torch.tensor([200 / 255], dtype=torch.float64)
     out = torch.tensor([[0.0, math.log(0.01)]], dtype=torch.float64)  # bin at 78 scales from the mean
     s, half = 0.01, 0.5 / 255
-    expected = -(x.item() - half) / s + math.log1p(-math.exp(-2 * half / s)) - math.log1p(math.exp(-(x.item() - half) / s))
+    expected = (
+        -(x.item() - half) / s + math.log1p(-math.exp(-2 * half / s)) - math.log1p(math.exp(-(x.item() - half) / s))
+    )
     assert decoder.log_prob(x, out).item() == pytest.approx(expected, rel=1e-9)
 
 

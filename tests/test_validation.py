@@ -1,10 +1,11 @@
 """Validation before work: every config that could only fail later is refused before any data
 loads and before anything is written; a run that fails later says so in its summary."""
+
 import pytest
 import torch
-from conftest import quick_overrides
 
 import genimg.train.batches as batches
+from conftest import quick_overrides
 from genimg.cli import main
 from genimg.config.run_config import apply_overrides, config_for, default_config
 from genimg.errors import UserError
@@ -43,8 +44,9 @@ def test_conditional_model_on_unlabelled_images_is_refused_before_the_run_exists
     import numpy as np
 
     np.savez(tmp_path / "faces.npz", x=(np.random.default_rng(0).random((60, 8, 8)) * 255).astype(np.uint8))
-    config = config_for("vae", quick_overrides(tmp_path, "cond") + [f"dataset=npz:{tmp_path / 'faces.npz'}",
-                                                                       "conditional=true"])
+    config = config_for(
+        "vae", quick_overrides(tmp_path, "cond") + [f"dataset=npz:{tmp_path / 'faces.npz'}", "conditional=true"]
+    )
     with pytest.raises(UserError, match="conditional=true needs labelled data"):
         train(config, quiet=True)
     assert not (tmp_path / "cond").exists()
@@ -58,7 +60,9 @@ def test_the_cli_refuses_in_one_line_with_exit_code_2(tmp_path, capsys):
 
 
 def test_a_run_that_fails_after_it_started_says_so_and_how_to_continue(tmp_path, monkeypatch):
-    config = apply_overrides(default_config("vae"), quick_overrides(tmp_path, "broken", epochs=3) + ["checkpoint_every_s=0"])
+    config = apply_overrides(
+        default_config("vae"), quick_overrides(tmp_path, "broken", epochs=3) + ["checkpoint_every_s=0"]
+    )
     calls = {"n": 0}
     real_step = type(torch.optim.Adam([torch.zeros(1, requires_grad=True)])).step
 

@@ -4,6 +4,7 @@ Importing genimg sets ``OMP_WAIT_POLICY=PASSIVE`` before torch is imported: with
 default spin-waiting, small models on a few CPU cores run 20-40x slower. A value the user
 set already is kept.
 """
+
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

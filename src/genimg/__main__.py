@@ -1,4 +1,5 @@
 """`python -m genimg ...` is the `genimg` command."""
+
 import sys
 
 from genimg.cli import main

@@ -4,6 +4,7 @@ each step took.
 
     python -m genimg.demo [--out DIR] [--vae-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,14 @@ def main(argv: list[str] | None = None) -> None:
         config = apply_overrides(default_config(family), DEMO_RUNS[family] + [f"out={out}", f"run_name={family}"])
         result = train(config)
         print(f"== {family}: scoring (FID, KID, IS, precision/recall against the real-vs-real floor)")
-        evaluate_run(result.run.path, seeds=2, floor_subsets=5, metrics=("fid", "kid", "is", "pr"),
-                     sample_options=DEMO_SAMPLING.get(family), progress=True)
+        evaluate_run(
+            result.run.path,
+            seeds=2,
+            floor_subsets=5,
+            metrics=("fid", "kid", "is", "pr"),
+            sample_options=DEMO_SAMPLING.get(family),
+            progress=True,
+        )
         timings[family] = time.perf_counter() - t0
         runs.append(result.run.path)
 

@@ -1,5 +1,6 @@
 """Image grids and PNG files. Small images are upscaled with nearest-neighbour so that 8x8
 digits stay legible (no blur invented between pixels)."""
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ A function that draws returns its ``Figure``, so a notebook can show it inline (
 displays itself in Jupyter) and a command can save it; saving is atomic (temporary file, then
 rename), so a killed process never leaves half a PNG.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,9 @@ def figure_png(figure: Figure, dpi: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(figure: Figure, path: str | os.PathLike, dpi: int | None = None, tight: bool = False,
-                pad_inches: float = 0.15) -> None:
+def save_figure(
+    figure: Figure, path: str | os.PathLike, dpi: int | None = None, tight: bool = False, pad_inches: float = 0.15
+) -> None:
     """Write the figure as a PNG, atomically. ``tight`` crops it to what is drawn (on white, with
     ``pad_inches`` around): titles and tick labels may reach past the margins of a small figure."""
     box = {"bbox_inches": "tight", "pad_inches": pad_inches, "facecolor": "white"} if tight else {}

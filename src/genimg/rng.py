@@ -1,10 +1,12 @@
 """Random number state: seeded blocks that leave the caller's stream alone, and the full state of
 every generator a run uses (torch, CUDA, Python, NumPy, named generators) for exact resumes."""
+
 from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch

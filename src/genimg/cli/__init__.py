@@ -4,6 +4,7 @@ mistyped verb answer without importing torch or any task.
 
 User errors (bad keys, files, shapes) print one line and exit with code 2; no traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ from genimg.errors import UserError
 VERBS = {
     "train": ("genimg.cli.train", "train a model family (vae, dcgan, diffusion)"),
     "sample": ("genimg.cli.sample", "draw samples from a trained run into a PNG grid"),
-    "evaluate": ("genimg.cli.evaluate", "score a run: FID, KID, IS (sharpness x diversity), precision/recall, likelihood"),
-    "explore": ("genimg.cli.explore", "look inside a trained model: reconstructions, interpolations, manifold, traversals, scatter"),
+    "evaluate": (
+        "genimg.cli.evaluate",
+        "score a run: FID, KID, IS (sharpness x diversity), precision/recall, likelihood",
+    ),
+    "explore": (
+        "genimg.cli.explore",
+        "look inside a trained model: reconstructions, interpolations, manifold, traversals, scatter",
+    ),
     "recover": ("genimg.cli.recover", "recover damaged images with a trained model (denoise, inpaint, ...)"),
     "outliers": ("genimg.cli.outliers", "outlier detection with likelihoods: AUROC tables and histograms"),
     "sweep": ("genimg.cli.sweep", "train variants of a config (one-at-a-time or grid) and report them"),
@@ -30,7 +37,9 @@ VERBS = {
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     """The parser; the arguments of ``verb`` (only) are filled in by its module."""
-    parser = argparse.ArgumentParser(prog="genimg", description="Generative models of images: train, sample, inspect, measure, compare.")
+    parser = argparse.ArgumentParser(
+        prog="genimg", description="Generative models of images: train, sample, inspect, measure, compare."
+    )
     parser.add_argument("--version", action="version", version=f"genimg {genimg.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -1,4 +1,5 @@
 """`genimg datasets`: the datasets genimg knows, and where each comes from."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`genimg evaluate RUN`: score a run against the real-vs-real floor."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--n", type=int, help="samples per seed (default: the test split's size)")
     p.add_argument("--features", default="classifier", help="feature extractor: classifier (default) or inception")
-    p.add_argument("--metrics", default=",".join(ALL_METRICS), help=f"comma-separated subset of {','.join(ALL_METRICS)}")
+    p.add_argument(
+        "--metrics", default=",".join(ALL_METRICS), help=f"comma-separated subset of {','.join(ALL_METRICS)}"
+    )
     p.add_argument("--seed", type=int, default=0, help="first sampling seed")
     p.add_argument("--seeds", type=int, default=5, help="sampling seeds to average over (default 5)")
     p.add_argument("--floor-subsets", type=int, default=10, help="real-vs-real subsets for the floor (default 10)")
@@ -23,6 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     options = {k: getattr(args, k) for k in ("sampler", "steps") if getattr(args, k) is not None}
-    evaluate_run(args.run, n=args.n, features=args.features, metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
-                 seed=args.seed, seeds=args.seeds, floor_subsets=args.floor_subsets, likelihood_k=args.k,
-                 device=args.device, sample_options=options)
+    evaluate_run(
+        args.run,
+        n=args.n,
+        features=args.features,
+        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+        seed=args.seed,
+        seeds=args.seeds,
+        floor_subsets=args.floor_subsets,
+        likelihood_k=args.k,
+        device=args.device,
+        sample_options=options,
+    )

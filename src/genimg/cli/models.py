@@ -1,4 +1,5 @@
 """`genimg models`: the model families and their config keys."""
+
 from __future__ import annotations
 
 import argparse

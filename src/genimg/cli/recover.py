@@ -1,4 +1,5 @@
 """`genimg recover RUN --task T`: original -> degraded -> recovered, by every method that applies."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,21 +32,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, help="inpaint, random mask: fraction of pixels removed (default 0.5)")
     p.add_argument("--factor", type=int, help="superres: downsampling factor (default 2)")
     p.add_argument("--blur-sigma", type=float, help="deblur: Gaussian kernel std in pixels (default 1.0)")
-    p.add_argument("--method", action="append",
-                   help="a method to run (repeatable or comma-separated; default all that apply)")
-    p.add_argument("--n", type=int,
-                   help="images to recover from the split (default 64; edits for --task edit, default 8)")
+    p.add_argument(
+        "--method", action="append", help="a method to run (repeatable or comma-separated; default all that apply)"
+    )
+    p.add_argument(
+        "--n", type=int, help="images to recover from the split (default 64; edits for --task edit, default 8)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="test", help="dataset split to take images from (default test)")
     p.add_argument("--steps", type=int, help="diffusion methods: reverse-chain steps (dps 100, repaint 50, sdedit 100)")
     p.add_argument("--posterior-samples", type=int, help="diffusion methods: average this many samples (default 1)")
-    p.add_argument("--dps-scale", type=float,
-                   help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)")
+    p.add_argument(
+        "--dps-scale", type=float, help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)"
+    )
     p.add_argument("--restarts", type=int, help="latent: random starts (default 4)")
     p.add_argument("--latent-steps", type=int, help="latent: Adam steps (default 300)")
     p.add_argument("--lam", type=float, help="latent: prior weight (default 0.001)")
-    p.add_argument("--strength", type=float,
-                   help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)")
+    p.add_argument(
+        "--strength", type=float, help="sdedit / edit: noise level as a fraction of the schedule (edit: 0.5)"
+    )
     p.add_argument("--input", help="--task edit: the stroke painting or rough image (PNG)")
     p.add_argument("--out", help="output directory (default RUN/recover/TASK)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
@@ -61,9 +66,18 @@ def run(args: argparse.Namespace) -> None:
     options = SolverOptions(**{k: getattr(args, k) for k in SOLVER_OPTIONS if getattr(args, k) is not None})
     methods = [m.strip() for item in (args.method or []) for m in item.split(",") if m.strip()]
     spec = TaskSpec(args.task, args.sigma, args.mask, args.rate, args.factor, args.blur_sigma)
-    result, out_dir = run_recovery(args.run, spec, methods or None, n=64 if args.n is None else args.n, seed=args.seed,
-                                   split=args.split, options=options, out=args.out, ema=not args.no_ema,
-                                   progress=lambda name: print(f"  {name} ...", flush=True))
+    result, out_dir = run_recovery(
+        args.run,
+        spec,
+        methods or None,
+        n=64 if args.n is None else args.n,
+        seed=args.seed,
+        split=args.split,
+        options=options,
+        out=args.out,
+        ema=not args.no_ema,
+        progress=lambda name: print(f"  {name} ...", flush=True),
+    )
     print(f"{spec.task}: {result.task.to_dict()}, {result.originals.shape[0]} images")
     print(result.format_table())
     print(f"wrote {out_dir / 'figure.png'}, metrics.json, metrics.csv")
@@ -72,7 +86,14 @@ def run(args: argparse.Namespace) -> None:
 def _edit(args: argparse.Namespace) -> None:
     if not args.input:
         raise UserError("--task edit needs --input PNG (a stroke painting or rough image to turn into a realistic one)")
-    _, out_dir = run_edit(args.run, args.input, strength=0.5 if args.strength is None else args.strength,
-                          n=8 if args.n is None else args.n, seed=args.seed, steps=args.steps, out=args.out,
-                          ema=not args.no_ema)
+    _, out_dir = run_edit(
+        args.run,
+        args.input,
+        strength=0.5 if args.strength is None else args.strength,
+        n=8 if args.n is None else args.n,
+        seed=args.seed,
+        steps=args.steps,
+        out=args.out,
+        ema=not args.no_ema,
+    )
     print(f"wrote {out_dir / 'figure.png'}")

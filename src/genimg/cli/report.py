@@ -1,4 +1,5 @@
 """`genimg report DIR ...`: one self-contained HTML report comparing sweeps or runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,11 @@ from genimg.experiments.report import build_report
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="DIR", help="sweep directories and/or run directories")
-    p.add_argument("--out", metavar="FILE",
-                   help="report path (default DIR/report.html for one directory, ./report.html for several)")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="report path (default DIR/report.html for one directory, ./report.html for several)",
+    )
     p.set_defaults(handler=run)
 
 

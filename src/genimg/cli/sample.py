@@ -1,4 +1,5 @@
 """`genimg sample RUN`: draw samples from a trained run into a PNG grid (and optionally arrays)."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,5 +50,7 @@ def run(args: argparse.Namespace) -> None:
     if args.npz:
         with atomic_path(args.npz) as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, images=images.cpu().numpy(), labels=np.full(args.n, -1 if args.label is None else args.label))
+                np.savez_compressed(
+                    f, images=images.cpu().numpy(), labels=np.full(args.n, -1 if args.label is None else args.label)
+                )
         print(f"wrote arrays to {args.npz}")

@@ -1,4 +1,5 @@
 """`genimg sweep FAMILY key=v1,v2 ...`: train variants of a config and compare them in one report."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,25 +37,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("family", nargs="?", help="model family: vae, dcgan or diffusion (omit with --resume)")
     p.add_argument("parameters", nargs="*", metavar="key=v1,v2,...", help="swept parameters and their values")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--one-at-a-time", dest="mode", action="store_const", const="one-at-a-time",
-                      help="vary each parameter alone around the base run (default)")
+    mode.add_argument(
+        "--one-at-a-time",
+        dest="mode",
+        action="store_const",
+        const="one-at-a-time",
+        help="vary each parameter alone around the base run (default)",
+    )
     mode.add_argument("--grid", dest="mode", action="store_const", const="grid", help="every combination of the values")
     p.add_argument("--seeds", type=int, default=1, metavar="K", help="repeat every variant with K seeds (default 1)")
-    p.add_argument("--parallel", type=int, default=1, metavar="N",
-                   help="runs at once, each with cores/N threads (default 1)")
+    p.add_argument(
+        "--parallel", type=int, default=1, metavar="N", help="runs at once, each with cores/N threads (default 1)"
+    )
     p.add_argument("--out", metavar="DIR", help="sweep directory (default runs/sweep-FAMILY-TIME)")
-    p.add_argument("--set", dest="base", action="append", default=[], metavar="key=value",
-                   help="base config override shared by every run (repeatable), e.g. --set epochs=30")
+    p.add_argument(
+        "--set",
+        dest="base",
+        action="append",
+        default=[],
+        metavar="key=value",
+        help="base config override shared by every run (repeatable), e.g. --set epochs=30",
+    )
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted sweep directory")
-    p.add_argument("--eval-n", type=int, metavar="N",
-                   help="samples per evaluation seed (default: the test split's size)")
-    p.add_argument("--eval-seeds", type=int, metavar="K",
-                   help="sampling seeds each score is averaged over (default: the evaluator's, 5)")
+    p.add_argument(
+        "--eval-n", type=int, metavar="N", help="samples per evaluation seed (default: the test split's size)"
+    )
+    p.add_argument(
+        "--eval-seeds",
+        type=int,
+        metavar="K",
+        help="sampling seeds each score is averaged over (default: the evaluator's, 5)",
+    )
     p.add_argument("--eval-seed", type=int, metavar="S", help="first evaluation sampling seed (default 0)")
-    p.add_argument("--eval-k", type=int, metavar="K",
-                   help="importance samples for likelihood bounds (default: the evaluator's, 1000)")
-    p.add_argument("--features", metavar="KIND",
-                   help="feature extractor for the scores: classifier (default) or inception")
+    p.add_argument(
+        "--eval-k",
+        type=int,
+        metavar="K",
+        help="importance samples for likelihood bounds (default: the evaluator's, 1000)",
+    )
+    p.add_argument(
+        "--features", metavar="KIND", help="feature extractor for the scores: classifier (default) or inception"
+    )
     p.add_argument("--no-eval", action="store_true", help="train only; the report shows training numbers")
     p.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     p.set_defaults(handler=run, mode=None)
@@ -71,12 +94,24 @@ def run(args: argparse.Namespace) -> None:
     if "=" in args.family:
         raise UserError(f"the first argument is the model family (vae, dcgan, diffusion), got '{args.family}'")
     if args.out and is_sweep_dir(args.out):
-        raise UserError(f"{args.out} already holds a sweep; continue it with `genimg sweep --resume {args.out}` "
-                        "or pick another --out")
-    evaluation = None if args.no_eval else evaluation_settings(
-        args.eval_n, args.features, args.eval_seed, args.eval_seeds, args.eval_k)
-    sweep = define_sweep(args.family, parse_parameters(args.parameters), mode=args.mode or "one-at-a-time",
-                         seeds=args.seeds, base=list(args.base), evaluation=evaluation, out=args.out)
+        raise UserError(
+            f"{args.out} already holds a sweep; continue it with `genimg sweep --resume {args.out}` "
+            "or pick another --out"
+        )
+    evaluation = (
+        None
+        if args.no_eval
+        else evaluation_settings(args.eval_n, args.features, args.eval_seed, args.eval_seeds, args.eval_k)
+    )
+    sweep = define_sweep(
+        args.family,
+        parse_parameters(args.parameters),
+        mode=args.mode or "one-at-a-time",
+        seeds=args.seeds,
+        base=list(args.base),
+        evaluation=evaluation,
+        out=args.out,
+    )
     threads_per_worker(args.parallel)  # a bad --parallel fails before anything is written
     if not args.parameters:
         print("no swept parameters: the sweep is the base run alone", file=sys.stderr)

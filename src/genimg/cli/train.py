@@ -1,4 +1,5 @@
 """`genimg train FAMILY key=value ...`: train a model, or continue one with --resume."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,19 @@ def _preset_lines() -> str:
     for dataset, preset in PRESET_OF_DATASET.items():
         datasets.setdefault(preset, []).append(dataset)
     names = {name for family in families() for name in family.presets}
-    return "\n".join(f"  {name:13s} {', '.join(datasets.get(name, []))}" for name in sorted(names)) + \
-        "\n  default       any other dataset (the family's defaults)\n"
+    return (
+        "\n".join(f"  {name:13s} {', '.join(datasets.get(name, []))}" for name in sorted(names))
+        + "\n  default       any other dataset (the family's defaults)\n"
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG + _preset_lines()
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("family", nargs="?", help="model family: vae, dcgan or diffusion (omit with --resume)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. latent_dim=2 train.epochs=50")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. latent_dim=2 train.epochs=50"
+    )
     p.add_argument("--config", help="a YAML config file to start from")
     p.add_argument("--resume", metavar="RUN", help="continue a run directory exactly where it stopped")
     p.add_argument("--show-config", action="store_true", help="print the resolved config and exit")

@@ -3,6 +3,7 @@
 Importing this package does not import torch: a config can be read, validated and printed
 before any heavy module loads.
 """
+
 from genimg.config.families import FamilyInfo, families, get_family, register_family
 from genimg.config.run_config import (
     DataConfig,

@@ -12,12 +12,14 @@ layer sits below ``models/`` and may not import it, so the table names the modul
 than importing them (the same way Python's entry points work). A family defined anywhere else,
 such as the test-only family in ``tests/``, registers itself with ``register_family``.
 """
+
 from __future__ import annotations
 
 import importlib
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -54,8 +56,10 @@ class FamilyInfo:
 def read_presets(package: str) -> dict[str, dict[str, dict[str, Any]]]:
     """A family's ``presets.yaml`` (beside its config module, in ``package``)."""
     text = importlib.resources.files(package).joinpath("presets.yaml").read_text()
-    return {name: {section: dict(values or {}) for section, values in (preset or {}).items()}
-            for name, preset in (yaml.safe_load(text) or {}).items()}
+    return {
+        name: {section: dict(values or {}) for section, values in (preset or {}).items()}
+        for name, preset in (yaml.safe_load(text) or {}).items()
+    }
 
 
 _FAMILIES: dict[str, FamilyInfo] = {}

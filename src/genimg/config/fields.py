@@ -4,6 +4,7 @@ Values are parsed as YAML and then checked against the field's annotation, so ``
 ``betas=[0.5,0.999]`` and ``patience=null`` all work, and ``epochs=ten`` fails with a message
 naming the field's type. Unknown keys are errors that list the valid ones.
 """
+
 from __future__ import annotations
 
 import types

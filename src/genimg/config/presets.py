@@ -17,6 +17,7 @@ default       anything else (folder:...)  the family's defaults
 ``perturbed:...:BASE`` gets BASE's preset. ``key=value`` overrides always win over a preset,
 and the resolved config records the preset's name.
 """
+
 from __future__ import annotations
 
 DEFAULT_PRESET = "default"

@@ -6,6 +6,7 @@ or by its bare name when that is unambiguous (``latent_dim=2``). Values are pars
 and then checked against the field's type, so ``lr=3e-4``, ``betas=[0.5,0.999]`` and
 ``patience=null`` all work, and ``epochs=ten`` fails with a message naming the field's type.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -154,8 +155,15 @@ def default_config(family_name: str, dataset: str | None = None) -> RunConfig:
     values = family.presets.get(preset)
     if values is None:  # the family keeps no such preset: its defaults are the starting point
         preset, values = DEFAULT_PRESET, {}
-    return config_from_dict({"family": family.name, "preset": preset, "data": {"dataset": dataset},
-                             "model": values.get("model", {}), "train": values.get("train", {})})
+    return config_from_dict(
+        {
+            "family": family.name,
+            "preset": preset,
+            "data": {"dataset": dataset},
+            "model": values.get("model", {}),
+            "train": values.get("train", {}),
+        }
+    )
 
 
 def config_for(family_name: str, overrides: dict[str, Any] | list[str]) -> RunConfig:

@@ -1,4 +1,5 @@
 """Datasets as in-memory tensors: float32 in [0, 1], NCHW, int64 labels, fixed named splits."""
+
 from genimg.data.dataset import SPLITS, ImageDataset, check_images, resize, to_levels
 from genimg.data.registry import DatasetInfo, available_datasets, load_dataset, register_dataset
 from genimg.data.spec import DataSpec

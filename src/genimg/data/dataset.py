@@ -1,4 +1,5 @@
 """One split of an image dataset in memory, and the checks every loader's output passes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -54,10 +55,10 @@ class ImageDataset:
     def image_size(self) -> int:
         return self.images.shape[-1]
 
-    def subset(self, index: torch.Tensor | slice) -> "ImageDataset":
+    def subset(self, index: torch.Tensor | slice) -> ImageDataset:
         return replace(self, images=self.images[index], labels=self.labels[index])
 
-    def to(self, device: torch.device | str) -> "ImageDataset":
+    def to(self, device: torch.device | str) -> ImageDataset:
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
     def pixel_indices(self) -> torch.Tensor:
@@ -76,16 +77,15 @@ def check_images(images: torch.Tensor, where: str) -> None:
     if not isinstance(images, torch.Tensor):
         raise UserError(f"{where}: expected a torch.Tensor of images, got {type(images).__name__}")
     if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise UserError(
-            f"{where}: expected images of shape (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}"
-        )
+        raise UserError(f"{where}: expected images of shape (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}")
     if images.dtype != torch.float32:
         raise UserError(f"{where}: expected float32 images in [0, 1], got {images.dtype}; convert with .float() / 255")
     if images.numel():
         lo, hi = images.min().item(), images.max().item()
         if lo < 0 or hi > 1 or images.isnan().any():
             raise UserError(
-                f"{where}: pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]; rescale (e.g. divide 8-bit data by 255)"
+                f"{where}: pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]; "
+                "rescale (e.g. divide 8-bit data by 255)"
             )
 
 

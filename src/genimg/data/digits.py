@@ -4,6 +4,7 @@
 ``intro_dgm`` protocol, in the file's order: train = first 1000, val = next 350,
 test = last 447, so that likelihoods compare with that body of work.
 """
+
 from __future__ import annotations
 
 import functools

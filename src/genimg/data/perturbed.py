@@ -4,11 +4,12 @@ random grey levels, the background data of Ren et al.'s likelihood-ratio outlier
 Each split gets one fixed perturbation per image, different for every split and seed, so a
 background model trained on it is reproducible.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import torch
 
@@ -36,8 +37,14 @@ def perturbed_dataset_name(base: str, mu: float, seed: int) -> str:
     return f"perturbed:mu={mu:g},seed={seed}:{base}"
 
 
-def load_perturbed(split: str, *, path: str, root: str | None = None, image_size: int | None = None,
-                   load_base: Callable[..., ImageDataset]) -> ImageDataset:
+def load_perturbed(
+    split: str,
+    *,
+    path: str,
+    root: str | None = None,
+    image_size: int | None = None,
+    load_base: Callable[..., ImageDataset],
+) -> ImageDataset:
     """``path`` is ``mu=M,seed=S:BASE``; ``load_base`` loads BASE (the registry's ``load_dataset``)."""
     params, sep, base = path.partition(":")
     where = f"perturbed:{path}"
@@ -47,7 +54,11 @@ def load_perturbed(split: str, *, path: str, root: str | None = None, image_size
     except (ValueError, KeyError):
         settings, mu, seed = {"?": ""}, math.nan, 0
     if not sep or not base or settings or not 0 < mu < 1:
-        raise UserError(f"{where}: write perturbed:mu=M,seed=S:BASE with 0 < M < 1, e.g. perturbed:mu=0.15,seed=0:digits")
+        raise UserError(
+            f"{where}: write perturbed:mu=M,seed=S:BASE with 0 < M < 1, e.g. perturbed:mu=0.15,seed=0:digits"
+        )
     data = load_base(base, split, root=root, image_size=image_size)
     generator = torch.Generator().manual_seed(seed * len(SPLITS) + SPLITS.index(split))
-    return replace(data, name=where, images=perturb(data.images, mu, data.levels, generator), source=f"{data.source} (perturbed)")
+    return replace(
+        data, name=where, images=perturb(data.images, mu, data.levels, generator), source=f"{data.source} (perturbed)"
+    )

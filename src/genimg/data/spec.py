@@ -1,4 +1,5 @@
 """What a model needs to know about its data to size itself: image shape, classes, grey levels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,13 +28,19 @@ class DataSpec:
         return c * h * w
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_shape": list(self.image_shape), "num_classes": self.num_classes, "levels": self.levels,
-                "dequantized": self.dequantized}
+        return {
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "levels": self.levels,
+            "dequantized": self.dequantized,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
         return cls(tuple(d["image_shape"]), int(d["num_classes"]), d.get("levels"), bool(d.get("dequantized", False)))
 
     @classmethod
-    def of(cls, dataset, dequantized: bool = False) -> "DataSpec":
-        return cls(tuple(dataset.image_shape), dataset.num_classes, dataset.levels, dequantized and dataset.levels is not None)
+    def of(cls, dataset, dequantized: bool = False) -> DataSpec:
+        return cls(
+            tuple(dataset.image_shape), dataset.num_classes, dataset.levels, dequantized and dataset.levels is not None
+        )

@@ -1,4 +1,5 @@
 """A split with a run's data options: the one way every command loads its data."""
+
 from __future__ import annotations
 
 import torch
@@ -10,6 +11,13 @@ from genimg.data.registry import load_dataset
 
 def load_split(data: DataConfig, split: str, device: torch.device | str | None = None) -> ImageDataset:
     """Split ``split`` of ``data.dataset`` with the config's size, binarisation, classes and limit."""
-    dataset = load_dataset(data.dataset, split, image_size=data.image_size, root=data.root, binarize=data.binarize,
-                           classes=data.classes, limit=data.limit)
+    dataset = load_dataset(
+        data.dataset,
+        split,
+        image_size=data.image_size,
+        root=data.root,
+        binarize=data.binarize,
+        classes=data.classes,
+        limit=data.limit,
+    )
     return dataset.to(device) if device is not None else dataset

@@ -1,5 +1,6 @@
 """The class histogram of samples under the dataset classifier, and its entropy: mode collapse
 shows as low entropy."""
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ outlier". Computed with scikit-learn: AUROC is ``roc_auc_score``, AUPR is
 false-positive rate (inliers flagged) at which at least 95% of the outliers are flagged, read
 off ``roc_curve``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,12 @@ def detection_metrics(in_scores: np.ndarray | torch.Tensor, out_scores: np.ndarr
         raise UserError("need at least one in-distribution and one OOD score; raise --n")
     labels = np.concatenate([np.zeros(len(in_scores)), np.ones(len(out_scores))])
     # An infinite NLL (an impossible pixel) is the most OOD of all; sklearn wants finite numbers.
-    scores = np.nan_to_num(np.concatenate([in_scores, out_scores]), nan=np.nan, posinf=np.finfo(np.float64).max,
-                           neginf=-np.finfo(np.float64).max)
+    scores = np.nan_to_num(
+        np.concatenate([in_scores, out_scores]),
+        nan=np.nan,
+        posinf=np.finfo(np.float64).max,
+        neginf=-np.finfo(np.float64).max,
+    )
     return {
         "auroc": float(roc_auc_score(labels, scores)),
         "aupr": float(average_precision_score(labels, scores)),

@@ -2,6 +2,7 @@
 
 The report ranks runs with this; nothing else keeps its own table of directions.
 """
+
 from __future__ import annotations
 
 from genimg.evaluate.metrics import mse, psnr, ssim
@@ -21,7 +22,11 @@ _OTHERS = {
 }
 
 HIGHER_IS_BETTER: dict[str, bool] = {
-    **{key: metric.higher_is_better for metric in (InceptionScore, FID, KID, PrecisionRecall) for key in metric.score_keys},
+    **{
+        key: metric.higher_is_better
+        for metric in (InceptionScore, FID, KID, PrecisionRecall)
+        for key in metric.score_keys
+    },
     "mse": mse.HIGHER_IS_BETTER,
     "rmse": mse.HIGHER_IS_BETTER,
     "psnr": psnr.HIGHER_IS_BETTER,

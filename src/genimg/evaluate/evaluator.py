@@ -8,10 +8,12 @@ the train split against the test split at the same sample count (FID is strongly
 small N). Model scores are means ± std over several fresh sampling seeds, never the
 evaluation that selected the checkpoint. Likelihoods come from the family's own bound.
 """
+
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -37,7 +39,9 @@ ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood")
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds never coincide with the seeds training used
 
 
-def extractor_for(data_config: DataConfig, kind: str = "classifier", device: str | torch.device = "cpu", **opts: Any) -> FeatureExtractor:
+def extractor_for(
+    data_config: DataConfig, kind: str = "classifier", device: str | torch.device = "cpu", **opts: Any
+) -> FeatureExtractor:
     """The extractor for a run's data: the classifier is trained on the same dataset and size."""
     if kind == "classifier" and data_config.image_size is not None:
         opts.setdefault("image_size", data_config.image_size)
@@ -45,7 +49,11 @@ def extractor_for(data_config: DataConfig, kind: str = "classifier", device: str
 
 
 def _mean_std(values: list[float]) -> dict[str, Any]:
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 def score_images(
@@ -75,7 +83,13 @@ def score_images(
 
 
 def real_floor(
-    extractor: FeatureExtractor, train: ImageDataset, real_feats: torch.Tensor, n: int, subsets: int, metrics: tuple[str, ...], seed: int
+    extractor: FeatureExtractor,
+    train: ImageDataset,
+    real_feats: torch.Tensor,
+    n: int,
+    subsets: int,
+    metrics: tuple[str, ...],
+    seed: int,
 ) -> dict[str, Any]:
     """What perfect samples would score: random n-subsets of the train split against the reference."""
     if n > len(train):
@@ -130,8 +144,14 @@ def evaluate_run(
     reference = test.subset(slice(0, n))
     sample_options = dict(sample_options or {})
 
-    result: dict[str, Any] = {"run": str(run.path), "family": config.family, "dataset": d.dataset, "n": n,
-                              "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(seeds)], "sampling": sample_options}
+    result: dict[str, Any] = {
+        "run": str(run.path),
+        "family": config.family,
+        "dataset": d.dataset,
+        "n": n,
+        "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(seeds)],
+        "sampling": sample_options,
+    }
     quality = tuple(m for m in metrics if m != "likelihood")
     if quality:
         extractor = extractor_for(d, features, device=device)
@@ -171,5 +191,8 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(f"FID / floor: {result['fid_over_floor']:.2f}")
     for key, value in result.get("likelihood", {}).items():
         if key.endswith("_nats"):
-            lines.append(f"test {key[4:-5]} bound: {value:.2f} nats/image, {result['likelihood'][key[:-5] + '_bpd']:.4f} bits/dim")
+            lines.append(
+                f"test {key[4:-5]} bound: {value:.2f} nats/image, "
+                f"{result['likelihood'][key[:-5] + '_bpd']:.4f} bits/dim"
+            )
     return "\n".join(lines)

@@ -12,13 +12,15 @@ Extractors take float32 images in [0, 1], NCHW, batch them internally under
 ``probabilities`` (N, K), the class probabilities c(y|x) the Inception Score needs. Metrics
 accumulate their statistics in float64 themselves. ``features.py`` finds them by name.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -119,7 +121,7 @@ class FeatureExtractor(nn.Module):
         self._check_shape(images)
 
     # --- module plumbing --------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "FeatureExtractor":
+    def train(self, mode: bool = True) -> FeatureExtractor:
         # Frozen on purpose: see the class docstring.
         return super().train(False)
 

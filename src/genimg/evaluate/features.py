@@ -5,10 +5,12 @@
 - ``inception``: the FID variant of Inception-v3 behind published FIDs, from the standard
   ``pt_inception-2015-12-05-6726825d.pth`` weights when the user has them (``inception.py``).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -31,6 +31,7 @@ The weights are never downloaded here. They are looked up at ``weights_path=``, 
 ``$GENIMG_INCEPTION_WEIGHTS``, then ``<GENIMG_CACHE>/weights/pt_inception-2015-12-05-6726825d.pth``,
 and checked against their published SHA-256 before use.
 """
+
 from __future__ import annotations
 
 import os
@@ -294,7 +295,7 @@ def load_inception(
     expected_sha256: str = WEIGHTS_SHA256,
     cache_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
-) -> "InceptionExtractor":
+) -> InceptionExtractor:
     """Inception-v3 (FID weights) as a feature extractor, after checking the file's SHA-256.
 
     ``expected_sha256`` exists for tests, which load a randomly initialised file of the same
@@ -310,7 +311,9 @@ def load_inception(
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise UserError(f"cannot read {path} as a PyTorch state dict ({e}); download it again from {WEIGHTS_URL}") from None
+        raise UserError(
+            f"cannot read {path} as a PyTorch state dict ({e}); download it again from {WEIGHTS_URL}"
+        ) from None
     _check_layout(state_dict, path)
     with torch.device("meta"):  # built empty and filled by the file: skips initialising 24M weights
         net = InceptionV3FID()
@@ -321,7 +324,10 @@ def load_inception(
 
 def _check_layout(state_dict: Any, path: Path) -> None:
     if not isinstance(state_dict, dict):
-        raise UserError(f"{path} does not hold a state dict (found {type(state_dict).__name__}); download it again from {WEIGHTS_URL}")
+        raise UserError(
+            f"{path} does not hold a state dict (found {type(state_dict).__name__}); "
+            f"download it again from {WEIGHTS_URL}"
+        )
     expected = expected_state_dict_layout()
     found = {k: tuple(v.shape) for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(found))
@@ -329,10 +335,15 @@ def _check_layout(state_dict: Any, path: Path) -> None:
     wrong_shape = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
     if missing or unexpected or wrong_shape:
         problem = (
-            f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {unexpected[:3]}"
+            if unexpected
             else f"wrong shape for {wrong_shape[:3]}"
         )
-        raise UserError(f"{path} is not the FID Inception-v3 state dict ({problem}); download it again from {WEIGHTS_URL}")
+        raise UserError(
+            f"{path} is not the FID Inception-v3 state dict ({problem}); download it again from {WEIGHTS_URL}"
+        )
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -366,7 +377,9 @@ class InceptionExtractor(FeatureExtractor):
     def _check_shape(self, images: torch.Tensor) -> None:
         # check_images already requires 1 or 3 channels; any size is resized to 299x299.
         if min(images.shape[2:]) < 2:
-            raise UserError(f"the inception extractor needs images of at least 2x2 pixels, got {tuple(images.shape[2:])}")
+            raise UserError(
+                f"the inception extractor needs images of at least 2x2 pixels, got {tuple(images.shape[2:])}"
+            )
 
     def _features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(preprocess(images))
@@ -375,5 +388,7 @@ class InceptionExtractor(FeatureExtractor):
 def inception_extractor(dataset: str, *, cache_dir=None, device="cpu", weights_path=None, **opts):
     # One network for every dataset: ``dataset`` does not change it.
     if opts:
-        raise UserError(f"unknown option(s) for the inception extractor: {', '.join(sorted(opts))}; valid: weights_path")
+        raise UserError(
+            f"unknown option(s) for the inception extractor: {', '.join(sorted(opts))}; valid: weights_path"
+        )
     return load_inception(weights_path, cache_dir=cache_dir, device=device)

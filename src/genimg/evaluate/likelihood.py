@@ -5,6 +5,7 @@ Every family returns per-image bounds on log p(x) from ``model.log_likelihood(x,
 averaged over a split and reported as negative log-likelihoods: ``nll_<bound>_nats`` per
 image and ``nll_<bound>_bpd`` in bits per dimension (nats / (C*H*W*ln 2)).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """FID (and the class-histogram entropy) during training, against a fixed reference split."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -34,6 +34,7 @@ reconstruct     ``reconstruct(x, labels)``                  the trainer's recons
 discriminator   ``discriminator_score(x, labels)``          outliers (the ``disc`` score)
 ==============  ==========================================  ==========================================
 """
+
 from __future__ import annotations
 
 import math
@@ -84,7 +85,7 @@ class GenerativeModel(nn.Module):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
-    def training_step(self, batch: Batch, stepper: "Stepper") -> dict[str, Any]:
+    def training_step(self, batch: Batch, stepper: Stepper) -> dict[str, Any]:
         raise NotImplementedError
 
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -104,14 +105,16 @@ class GenerativeModel(nn.Module):
         return {}
 
     # --- optional capabilities (see the module docstring) ----------------------------------
-    def latent_space(self, **options: Any) -> "LatentSpace":
+    def latent_space(self, **options: Any) -> LatentSpace:
         """The model's codes as a ``LatentSpace``; ``options`` are the family's own (diffusion: steps)."""
         raise NotImplementedError
 
-    def denoiser(self) -> "Denoiser":
+    def denoiser(self) -> Denoiser:
         raise NotImplementedError
 
-    def log_likelihood(self, x: torch.Tensor, labels: torch.Tensor | None = None, **options: Any) -> dict[str, torch.Tensor]:
+    def log_likelihood(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, **options: Any
+    ) -> dict[str, torch.Tensor]:
         """Per-image lower bounds on log p(x) (or log p(x | y) with labels) in nats, by name.
 
         Options every family accepts (each uses those that apply, as ``sample`` does): ``k``,
@@ -134,10 +137,14 @@ class GenerativeModel(nn.Module):
         self.require("likelihood", "a likelihood of unlabelled images")
         if not self.conditional:
             return self.log_likelihood(x, None, **options)
-        per_class = [self.log_likelihood(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), **options)
-                     for c in range(self.spec.num_classes)]
-        return {key: torch.logsumexp(torch.stack([b[key].double() for b in per_class]), 0) - math.log(len(per_class))
-                for key in per_class[0]}
+        per_class = [
+            self.log_likelihood(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), **options)
+            for c in range(self.spec.num_classes)
+        ]
+        return {
+            key: torch.logsumexp(torch.stack([b[key].double() for b in per_class]), 0) - math.log(len(per_class))
+            for key in per_class[0]
+        }
 
     def primary_bound(self, bounds: dict[str, torch.Tensor]) -> str:
         """The tightest bound in a ``log_likelihood`` result."""
@@ -176,14 +183,18 @@ class GenerativeModel(nn.Module):
                 return torch.randint(0, self.spec.num_classes, (n,), device=self.device)
             return None
         if not self.conditional:
-            raise UserError(f"this {self.family} is not class-conditional; train it with conditional=true to sample by label")
+            raise UserError(
+                f"this {self.family} is not class-conditional; train it with conditional=true to sample by label"
+            )
         labels = torch.as_tensor(labels, device=self.device).long()
         if labels.dim() == 0:
             labels = labels.expand(n)
         if labels.shape != (n,):
             raise UserError(f"expected {n} labels, got shape {tuple(labels.shape)}")
         if labels.min() < 0 or labels.max() >= self.spec.num_classes:
-            raise UserError(f"labels must lie in 0..{self.spec.num_classes - 1}, got {labels.min().item()}..{labels.max().item()}")
+            raise UserError(
+                f"labels must lie in 0..{self.spec.num_classes - 1}, got {labels.min().item()}..{labels.max().item()}"
+            )
         return labels
 
     @property

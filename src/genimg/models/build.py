@@ -1,4 +1,5 @@
 """Build a family's model from its config and the data it will see."""
+
 from __future__ import annotations
 
 from typing import Any

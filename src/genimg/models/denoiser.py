@@ -8,6 +8,7 @@ A sampler from ``make_sampler`` walks the chain: ``sampler.timesteps`` lists the
 visit, largest first, and ``sampler.step(output, t, x_t, generator=None)`` returns the sample at
 the next one, given the network output ``predict`` returned at (x_t, t).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,7 +34,9 @@ class Denoiser:
         """alpha-bar at timestep t (-1: the clean image) as an (N,) tensor in ``like``'s dtype and device."""
         raise NotImplementedError
 
-    def predict(self, x_t: torch.Tensor, t: int, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(
+        self, x_t: torch.Tensor, t: int, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's output at (x_t, t) and the clean image it implies (in [-1, 1], unclipped).
         Differentiable in x_t. Without labels a conditional model uses its unconditional mode."""
         raise NotImplementedError

@@ -11,6 +11,7 @@ What a space can do is declared, not guessed:
 - ``differentiable``: ``decode`` passes gradients to the codes, cheaply enough to optimise
   through (latent optimisation of inverse problems).
 """
+
 from __future__ import annotations
 
 from typing import Any

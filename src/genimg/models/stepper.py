@@ -4,6 +4,7 @@ zero_grad -> backward -> average gradients over ranks (torch.distributed all-red
 DDP does, done here so a GAN's two optimisers and two backward passes per step need no
 special case) -> clip -> step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,9 @@ def adam(params, **kwargs) -> torch.optim.Adam:
 class Stepper:
     """Does one optimiser update for a model's training_step: the part every family shares."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float | None = None, world_size: int = 1):
+    def __init__(
+        self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float | None = None, world_size: int = 1
+    ):
         self.optimizers = optimizers
         self.grad_clip = grad_clip
         self.world_size = world_size

@@ -3,6 +3,7 @@
 The config functions and ``load_model`` are re-exported here because a training script needs
 them together (``from genimg.train import default_config, apply_overrides, train, load_model``).
 """
+
 from genimg.config.run_config import DataConfig, RunConfig, TrainConfig, apply_overrides, default_config, load_config
 from genimg.runs.loading import load_model, resume_config
 from genimg.train.trainer import TrainResult, train

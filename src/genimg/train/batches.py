@@ -3,9 +3,10 @@
 Data that fits in memory stays one tensor on the device and a batch is an index slice: on a
 few CPU cores, DataLoader worker processes cost more than they give.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -1,4 +1,5 @@
 """Which device a run trains on: train.device=auto picks CUDA when there is one."""
+
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,7 @@ from genimg.train.distributed import DistInfo
 
 
 def device_kind(name: str) -> str:
-    """"cuda" or "cpu", before any process group exists (torchrun's backend depends on it)."""
+    """ "cuda" or "cpu", before any process group exists (torchrun's backend depends on it)."""
     return "cuda" if name.startswith("cuda") or (name == "auto" and torch.cuda.is_available()) else "cpu"
 
 

@@ -2,6 +2,7 @@
 
 Without torchrun's environment variables everything here is a no-op for one process.
 """
+
 from __future__ import annotations
 
 import os

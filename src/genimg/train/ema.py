@@ -4,6 +4,7 @@ Only parameters are averaged, and only those the model names (a GAN averages its
 Buffers are copied, never averaged: a noise schedule or a BatchNorm count is not a weight,
 and averaging it is a known bug in peer implementations.
 """
+
 from __future__ import annotations
 
 import copy

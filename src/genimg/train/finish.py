@@ -1,4 +1,5 @@
 """The end of a run: pictures and scores from the kept weights, summary.json, and what to print."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,15 @@ def save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_opt
     save_grid(images, path, nrow=8)
 
 
-def finish(run: RunDir, model: GenerativeModel, config: RunConfig, splits: dict[str, ImageDataset], state: TrainState,
-           kept: str, progress: bool) -> dict[str, Any]:
+def finish(
+    run: RunDir,
+    model: GenerativeModel,
+    config: RunConfig,
+    splits: dict[str, ImageDataset],
+    state: TrainState,
+    kept: str,
+    progress: bool,
+) -> dict[str, Any]:
     """Final pictures and scores from the kept weights; summary.json marked finished."""
     tc = config.train
     test = splits["test"]
@@ -70,9 +78,13 @@ def describe(run: RunDir, summary: dict[str, Any]) -> str:
     for name, value in summary.get("likelihood", {}).items():
         if name.endswith("_nats"):
             bpd = summary["likelihood"].get(name.replace("_nats", "_bpd"))
-            lines.append(f"  test {name[4:-5]} bound: {value:.2f} nats/image" + (f", {bpd:.4f} bits/dim" if bpd else ""))
-    lines.append(f"  trained {summary['epochs_trained']} epochs in {summary['train_time_s']:.1f} s "
-                 f"(kept epoch {summary['best_epoch']})")
+            lines.append(
+                f"  test {name[4:-5]} bound: {value:.2f} nats/image" + (f", {bpd:.4f} bits/dim" if bpd else "")
+            )
+    lines.append(
+        f"  trained {summary['epochs_trained']} epochs in {summary['train_time_s']:.1f} s "
+        f"(kept epoch {summary['best_epoch']})"
+    )
     for f in ("samples.png", "reconstructions.png", "metrics.jsonl", "summary.json"):
         if (run.path / f).exists():
             lines.append(f"  {f}: {run.path / f}")

@@ -1,4 +1,5 @@
 """What a training run carries between epochs and hands back."""
+
 from __future__ import annotations
 
 import math

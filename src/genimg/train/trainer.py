@@ -14,6 +14,7 @@ summary.json says what happened to it (running, finished, failed, interrupted).
 Under torchrun each rank takes an equal shard of every global batch; gradients are averaged
 with torch.distributed, so all ranks hold identical parameters. Only rank 0 writes files.
 """
+
 from __future__ import annotations
 
 import copy
@@ -90,8 +91,9 @@ def train(
         final = load_model(run.path, which=kept.name, device=device)
         summary: dict[str, Any] = {}
         if info.is_main:
-            summary = finish(run, final, config, splits, session.state, kept.name,
-                             progress=config.train.progress and not quiet)
+            summary = finish(
+                run, final, config, splits, session.state, kept.name, progress=config.train.progress and not quiet
+            )
             log(describe(run, summary))
         barrier(info)
     except KeyboardInterrupt:
@@ -160,13 +162,26 @@ class _Session:
     def loop(self, run: RunDir, splits: dict[str, ImageDataset], device: torch.device, quiet: bool, log) -> None:
         tc, info, state = self.config.train, self.info, self.state
         # FID during training is measured against the val split: the test split stays unseen by selection.
-        monitor = TrainingEvaluator(splits["val"], n=tc.fid_samples, device=device, data=self.config.data) if tc.fid_every else None
-        log(f"training {self.config.family} ({self.model.num_parameters():,} parameters) on {self.config.data.dataset} "
-            f"[{len(splits['train'])} train images, {device}, world size {info.world_size}] -> {run.path}")
+        monitor = (
+            TrainingEvaluator(splits["val"], n=tc.fid_samples, device=device, data=self.config.data)
+            if tc.fid_every
+            else None
+        )
+        log(
+            f"training {self.config.family} ({self.model.num_parameters():,} parameters) on {self.config.data.dataset} "
+            f"[{len(splits['train'])} train images, {device}, world size {info.world_size}] -> {run.path}"
+        )
         last_checkpoint = time.perf_counter()
         best_weights = None
-        bar = tqdm(range(state.epoch, tc.epochs), desc="epochs", disable=not (tc.progress and info.is_main and not quiet),
-                   initial=state.epoch, total=tc.epochs, dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            range(state.epoch, tc.epochs),
+            desc="epochs",
+            disable=not (tc.progress and info.is_main and not quiet),
+            initial=state.epoch,
+            total=tc.epochs,
+            dynamic_ncols=True,
+            leave=False,
+        )
         for epoch in bar:
             record = self.train_epoch(epoch, splits["train"], device, bar)
             last_epoch = epoch + 1 == tc.epochs
@@ -182,14 +197,22 @@ class _Session:
             state.epoch = epoch + 1
             if info.is_main:
                 if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
-                    save_sample_grid(self.eval_model, run.samples_dir / f"epoch_{epoch + 1:04d}.png", tc.seed,
-                                     **self.eval_model.monitoring_sample_options())
+                    save_sample_grid(
+                        self.eval_model,
+                        run.samples_dir / f"epoch_{epoch + 1:04d}.png",
+                        tc.seed,
+                        **self.eval_model.monitoring_sample_options(),
+                    )
                 append_jsonl(run.metrics_file, record)
             if improved:  # held in memory, written with the next checkpoint
                 best_weights = self._snapshot()
             stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
             state.stopped_early = stop and not last_epoch
-            if agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device) or stop or last_epoch:
+            if (
+                agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device)
+                or stop
+                or last_epoch
+            ):
                 self.checkpoint(run, best_weights)
                 best_weights = None
                 last_checkpoint = time.perf_counter()
@@ -221,8 +244,14 @@ class _Session:
         state.cpu_s += time.process_time() - cpu0
         return {"epoch": epoch + 1, "step": state.step, "train": {k: v / count for k, v in sums.items()}}
 
-    def evaluate_epoch(self, epoch: int, record: dict[str, Any], splits: dict[str, ImageDataset],
-                       monitor: TrainingEvaluator | None, last_epoch: bool) -> float | None:
+    def evaluate_epoch(
+        self,
+        epoch: int,
+        record: dict[str, Any],
+        splits: dict[str, ImageDataset],
+        monitor: TrainingEvaluator | None,
+        last_epoch: bool,
+    ) -> float | None:
         """Val/test losses and FID as due this epoch, into ``record``; returns the selection score."""
         tc = self.config.train
         score = None
@@ -250,11 +279,16 @@ class _Session:
         if self.info.is_main:
             if best_weights is not None:
                 save_checkpoint(run.checkpoint("best"), *best_weights, None)
-            save_checkpoint(run.checkpoint("last"), self.model, self.ema.module if self.ema else None, {
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "trainer": self.state.to_dict(),
-                "rng": rngs,
-            })
+            save_checkpoint(
+                run.checkpoint("last"),
+                self.model,
+                self.ema.module if self.ema else None,
+                {
+                    "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                    "trainer": self.state.to_dict(),
+                    "rng": rngs,
+                },
+            )
         barrier(self.info)
 
     def _snapshot(self) -> tuple[torch.nn.Module, torch.nn.Module | None]:

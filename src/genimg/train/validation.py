@@ -5,6 +5,7 @@ from the dataset's name (``expected_spec``); ``check_data`` runs again on the lo
 (the only check a user's own folder or npz gets) before the run directory is created. Either
 way a refused run costs nothing and leaves nothing behind.
 """
+
 from __future__ import annotations
 
 from genimg.config.choices import check_choices
@@ -25,8 +26,10 @@ def validate_config(config: RunConfig) -> None:
 def check_data(config: RunConfig, spec: DataSpec) -> None:
     """Refuse a model config that cannot work on data of this shape, levels and classes."""
     if getattr(config.model, "conditional", False) and spec.num_classes < 2:
-        raise UserError(f"conditional=true needs labelled data, and {config.data.dataset} has no classes; "
-                        "give the images class subfolders (or labels in the npz), or set conditional=false")
+        raise UserError(
+            f"conditional=true needs labelled data, and {config.data.dataset} has no classes; "
+            "give the images class subfolders (or labels in the npz), or set conditional=false"
+        )
     family = get_family(config.family)
     if family.check_data is not None:
         family.check_data(config.model, spec)

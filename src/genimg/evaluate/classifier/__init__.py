@@ -30,6 +30,7 @@ training is seeded, single-threaded by default and deterministic on one machine 
 stack. The weights' sha256 is part of the extractor's identity, so if another machine's
 floating point produced different weights, its scores say so instead of silently mixing.
 """
+
 from genimg.evaluate.classifier.cache import (
     classifier_dir,
     classifier_extractor,

@@ -1,4 +1,5 @@
 """The classifier cache: trained once per config, read back checked, one trainer at a time."""
+
 from __future__ import annotations
 
 import json
@@ -84,7 +85,9 @@ def load_entry(directory: Path, config: ClassifierConfig) -> DatasetClassifier:
     try:
         info = json.loads((directory / INFO_FILE).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read {directory / INFO_FILE} ({e}); delete {directory} to retrain the classifier") from None
+        raise UserError(
+            f"cannot read {directory / INFO_FILE} ({e}); delete {directory} to retrain the classifier"
+        ) from None
     weights = directory / info.get("weights_file", WEIGHTS_FILE)
     if not weights.exists() or sha256_of_file(weights) != info.get("weights_sha256"):
         raise UserError(

@@ -1,4 +1,5 @@
 """The classifier's config (what the cache key is made of) and its recipe (every automatic choice made)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,7 +65,7 @@ class Recipe:
     max_shift: int
 
     @classmethod
-    def resolve(cls, config: ClassifierConfig, train: ImageDataset) -> "Recipe":
+    def resolve(cls, config: ClassifierConfig, train: ImageDataset) -> Recipe:
         size = train.image_size
         widths = config.widths or ((32, 64) if size <= 16 else (32, 64, 128))
         if size < 2 ** (len(widths) - 1):
@@ -86,8 +87,10 @@ class Recipe:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
-        return cls(tuple(d["input_shape"]), int(d["num_classes"]), tuple(d["widths"]), int(d["epochs"]), int(d["max_shift"]))
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        return cls(
+            tuple(d["input_shape"]), int(d["num_classes"]), tuple(d["widths"]), int(d["epochs"]), int(d["max_shift"])
+        )
 
 
 def safe_name(name: str) -> str:

@@ -1,4 +1,5 @@
 """The classifier network, and the trained network as a feature extractor."""
+
 from __future__ import annotations
 
 from typing import Any

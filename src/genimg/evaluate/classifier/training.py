@@ -1,11 +1,13 @@
 """Training the classifier: seeded, deterministic, with random translations and a one-cycle schedule."""
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import math
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,9 +81,13 @@ def train_classifier(
 
 
 def load_splits(config: ClassifierConfig) -> dict[str, ImageDataset]:
-    data = {split: load_dataset(config.dataset, split, image_size=config.image_size) for split in ("train", "val", "test")}
+    data = {
+        split: load_dataset(config.dataset, split, image_size=config.image_size) for split in ("train", "val", "test")
+    }
     if any(len(d) == 0 for d in data.values()):
-        raise UserError(f"dataset '{config.dataset}' needs non-empty train, val and test splits to train its classifier")
+        raise UserError(
+            f"dataset '{config.dataset}' needs non-empty train, val and test splits to train its classifier"
+        )
     return data
 
 

@@ -1,4 +1,5 @@
 """Features kept for metrics defined on pairs of samples (KID, precision/recall), bounded by reservoir sampling."""
+
 from __future__ import annotations
 
 import torch
@@ -34,7 +35,9 @@ class FeatureBank:
         reservoir = torch.cat(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
         rest = features[free_slots:]
         index_of_sample = self.seen + free_slots + torch.arange(rest.shape[0], dtype=torch.float64)
-        slots = (torch.rand(rest.shape[0], generator=self.generator, dtype=torch.float64) * (index_of_sample + 1)).long()
+        slots = (
+            torch.rand(rest.shape[0], generator=self.generator, dtype=torch.float64) * (index_of_sample + 1)
+        ).long()
         for row in torch.nonzero(slots < self.max_samples).flatten().tolist():
             reservoir[slots[row]] = rest[row]  # in order: a later sample may overwrite an earlier one
         self.chunks = [reservoir]
@@ -66,7 +69,10 @@ class TwoSidedBank:
 
     def reset(self) -> None:
         generator = torch.Generator().manual_seed(self.seed)
-        self.sides = {"real": FeatureBank(self.max_samples, generator), "fake": FeatureBank(self.max_samples, generator)}
+        self.sides = {
+            "real": FeatureBank(self.max_samples, generator),
+            "fake": FeatureBank(self.max_samples, generator),
+        }
         self.dimension = SideDimension()
 
     def update(self, real, fake) -> None:
@@ -79,5 +85,8 @@ class TwoSidedBank:
     def features(self, metric: str, at_least: int) -> tuple[torch.Tensor, torch.Tensor]:
         for side, bank in self.sides.items():
             if bank.count < at_least:
-                raise UserError(f"{metric} needs at least {at_least} {side} samples, got {bank.count}; call update({side}=features) with more")
+                raise UserError(
+                    f"{metric} needs at least {at_least} {side} samples, got {bank.count}; "
+                    f"call update({side}=features) with more"
+                )
         return self.sides["real"].features(), self.sides["fake"].features()

@@ -1,5 +1,6 @@
 """Fréchet Inception Distance (Heusel et al. 2017): the Fréchet distance between Gaussians fitted
 to real and generated features, streamed."""
+
 from __future__ import annotations
 
 import os
@@ -65,7 +66,9 @@ class FID:
 
     def _side_stats(self, side: str, accumulator: MomentAccumulator) -> GaussianStats:
         if accumulator.n < 2:
-            raise UserError(f"FID needs at least 2 {side} samples, got {accumulator.n}; call update({side}=features) with more")
+            raise UserError(
+                f"FID needs at least 2 {side} samples, got {accumulator.n}; call update({side}=features) with more"
+            )
         return accumulator.stats(self.extractor)
 
     def compute(self) -> float:

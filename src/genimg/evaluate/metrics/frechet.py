@@ -1,4 +1,5 @@
 """The Fréchet distance between two Gaussians, through symmetric eigenvalues only."""
+
 from __future__ import annotations
 
 import math

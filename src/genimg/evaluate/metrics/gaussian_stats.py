@@ -1,4 +1,5 @@
 """Mean and covariance of feature vectors, streamed in float64: the state of FID."""
+
 from __future__ import annotations
 
 import os
@@ -37,14 +38,18 @@ class GaussianStats:
             )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "GaussianStats":
+    def load(cls, path: str | os.PathLike) -> GaussianStats:
         try:
             with np.load(path, allow_pickle=False) as data:
                 mu, sigma, n, extractor = data["mu"], data["sigma"], int(data["n"]), str(data["extractor"])
         except FileNotFoundError:
-            raise UserError(f"no feature statistics file at {path}; compute them with GaussianStats.save first") from None
+            raise UserError(
+                f"no feature statistics file at {path}; compute them with GaussianStats.save first"
+            ) from None
         except (KeyError, ValueError, OSError) as err:
-            raise UserError(f"{path} is not a genimg feature statistics file ({err}); recompute it with GaussianStats.save") from None
+            raise UserError(
+                f"{path} is not a genimg feature statistics file ({err}); recompute it with GaussianStats.save"
+            ) from None
         if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
             raise UserError(f"{path} holds mu {mu.shape} and sigma {sigma.shape}, which do not fit; recompute the file")
         return cls(torch.from_numpy(mu).double(), torch.from_numpy(sigma).double(), n, extractor)

@@ -6,6 +6,7 @@ Averages are means of per-image values (the convention of restoration papers), s
 ``psnr(...).mean`` is the mean of per-image PSNRs. torchmetrics' ``peak_signal_noise_ratio``
 pools all pixels unless it is given ``dim=(1, 2, 3)``; with that argument it agrees with ours.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ class ImageScores:
     num_infinite: int = 0
 
     @classmethod
-    def from_per_image(cls, per_image: torch.Tensor) -> "ImageScores":
+    def from_per_image(cls, per_image: torch.Tensor) -> ImageScores:
         per_image = per_image.detach().to(torch.float64).cpu()
         finite = torch.isfinite(per_image)
         num_infinite = int((~finite).sum())
@@ -46,18 +47,25 @@ def check_image_pair(preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.T
     """Both must be float NCHW tensors of one shape with values in [0, 1]; returns them in one dtype."""
     for name, images in (("preds", preds), ("target", target)):
         if not isinstance(images, torch.Tensor):
-            raise UserError(f"{name} must be a torch.Tensor of images, got {type(images).__name__}; convert with torch.as_tensor")
+            raise UserError(
+                f"{name} must be a torch.Tensor of images, got {type(images).__name__}; convert with torch.as_tensor"
+            )
         if images.ndim != 4:
             raise UserError(
                 f"{name} must be NCHW (batch, channels, height, width), got shape {tuple(images.shape)}; "
                 "add a batch axis with images.unsqueeze(0) or a channel axis with images.unsqueeze(1)"
             )
         if not images.is_floating_point():
-            raise UserError(f"{name} has dtype {images.dtype}; metrics take float images in [0, 1], convert with images.float() / 255")
+            raise UserError(
+                f"{name} has dtype {images.dtype}; metrics take float images in [0, 1], "
+                "convert with images.float() / 255"
+            )
         if images.numel() == 0:
             raise UserError(f"{name} is empty (shape {tuple(images.shape)}); pass at least one image")
     if preds.shape != target.shape:
-        raise UserError(f"preds has shape {tuple(preds.shape)} but target has {tuple(target.shape)}; pass images of the same shape")
+        raise UserError(
+            f"preds has shape {tuple(preds.shape)} but target has {tuple(target.shape)}; pass images of the same shape"
+        )
     for name, images in (("preds", preds), ("target", target)):
         low, high = (float(value) for value in torch.aminmax(images))
         if math.isnan(low) or math.isnan(high) or low < 0.0 or high > 1.0:

@@ -1,4 +1,5 @@
 """Inception Score (Salimans et al. 2016) from class probabilities, reported as sharpness x diversity."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -136,7 +137,9 @@ class InceptionScore:
             raise UserError(f"InceptionScore has no {side} probabilities; call update({side}=probs) first")
         seen = state["assigner"].seen
         if seen < self.splits:
-            raise UserError(f"InceptionScore got {seen} {side} samples for {self.splits} splits; pass more samples or fewer splits")
+            raise UserError(
+                f"InceptionScore got {seen} {side} samples for {self.splits} splits; pass more samples or fewer splits"
+            )
         count = state["count"].to(torch.float64)
         log_sharpness = state["sum_neg_entropy"] / count
         marginal = state["sum_probs"] / count[:, None]

@@ -1,4 +1,5 @@
 """Input checks every metric shares: finite (N, d) matrices, class probabilities, one feature size per side."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,9 @@ def as_matrix(values, name: str) -> torch.Tensor:
     if isinstance(values, np.ndarray):
         values = torch.from_numpy(values)
     if not isinstance(values, torch.Tensor):
-        raise UserError(f"{name} must be a tensor of shape (N, d), got {type(values).__name__}; convert with torch.as_tensor")
+        raise UserError(
+            f"{name} must be a tensor of shape (N, d), got {type(values).__name__}; convert with torch.as_tensor"
+        )
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
         raise UserError(
             f"{name} must have shape (N, d) with N, d >= 1, got {tuple(values.shape)}; "
@@ -29,7 +32,9 @@ def as_matrix(values, name: str) -> torch.Tensor:
 def check_probabilities(probs: torch.Tensor, name: str) -> torch.Tensor:
     probs = as_matrix(probs, name).to(torch.float64)
     if probs.shape[1] < 2:
-        raise UserError(f"{name} has {probs.shape[1]} class; the Inception Score needs probabilities over K >= 2 classes")
+        raise UserError(
+            f"{name} has {probs.shape[1]} class; the Inception Score needs probabilities over K >= 2 classes"
+        )
     row_sums = probs.sum(dim=1)
     if bool((probs < 0).any()) or not bool(torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-3)):
         raise UserError(

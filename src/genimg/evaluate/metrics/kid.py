@@ -1,4 +1,5 @@
 """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

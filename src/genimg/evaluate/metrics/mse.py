@@ -1,4 +1,5 @@
 """Mean squared error and its root, per image."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds in feature space."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

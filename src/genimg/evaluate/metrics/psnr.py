@@ -1,4 +1,5 @@
 """Peak signal-to-noise ratio, per image, in dB."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """MSE, RMSE, PSNR and SSIM of recovered images, streamed over batches."""
+
 from __future__ import annotations
 
 import torch

@@ -3,9 +3,9 @@
 An 11-tap Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03, population (not sample)
 variances, and the mean over channels for RGB. Two border conventions are offered, see ``ssim``.
 """
+
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch

@@ -22,6 +22,7 @@ and sweeps into groups and rows), ``metrics`` and ``table`` (the columns and the
 and ``pictures``, ``sections`` and ``page`` (the HTML). A sweep is read through
 ``genimg.experiments.sweep.definition`` only, so the report loads without the sweep's runner.
 """
+
 from genimg.experiments.report.page import build_report
 
 __all__ = ["build_report"]

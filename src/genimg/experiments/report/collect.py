@@ -1,5 +1,6 @@
 """The report's inputs gathered: each sweep directory becomes a group with one row per variant
 (its runs, one per seed); single run directories given together share one group."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,5 +1,6 @@
 """Learning curves for the report: validation loss and FID per epoch where recorded (else the
 training losses), one panel per quantity and family, several seeds drawn as mean ± std."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,8 +48,12 @@ def learning_curves(series: list[tuple[str, list[RunRecord]]], title: str) -> Fi
     nothing was recorded."""
     runs = [run for _, rs in series for run in rs]
     families = sorted({run.family for run in runs})
-    panels = [(family, key, label) for key, label in curve_keys(runs) for family in families
-              if any(curve(r, key)[0] for r in runs if r.family == family)]
+    panels = [
+        (family, key, label)
+        for key, label in curve_keys(runs)
+        for family in families
+        if any(curve(r, key)[0] for r in runs if r.family == family)
+    ]
     if not panels:
         return None
     figure = new_figure(5.4 * len(panels), 3.8)

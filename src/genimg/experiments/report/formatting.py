@@ -1,5 +1,6 @@
 """Numbers and values as the report writes them: a few significant digits, a true minus sign,
 thousands separated, a dash for a missing value."""
+
 from __future__ import annotations
 
 import json

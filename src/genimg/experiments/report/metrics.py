@@ -3,11 +3,13 @@
 Which way is better comes from ``genimg.evaluate.directions``, where every evaluation output
 declares it; the report keeps no directions of its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from genimg.evaluate.directions import higher_is_better
+
 
 @dataclass(frozen=True)
 class Metric:

@@ -3,6 +3,7 @@
 The page has no external resources and no JavaScript: pictures are data URIs and the style
 sheet (``report.css``, shipped with the package) is inlined.
 """
+
 from __future__ import annotations
 
 import html
@@ -41,9 +42,12 @@ def render_report(groups: list[Group]) -> tuple[str, str]:
     for group in groups:
         body.extend(p for p in group_sections(group, table) if p)
     body.append(more_pictures_html(groups))
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>genimg report: {html.escape(titles)}</title><style>\n{style_sheet()}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>genimg report: {html.escape(titles)}</title><style>\n{style_sheet()}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     return page, table_csv(table)
 
 

@@ -1,5 +1,6 @@
 """Pictures on the page: PNG, JPEG and GIF files embedded as data URIs (the page needs no other file),
 side-by-side strips, and the pictures a run holds beyond its samples and reconstructions."""
+
 from __future__ import annotations
 
 import base64

@@ -1,6 +1,7 @@
 """The report's paragraphs, generated from the table's numbers: for a swept parameter, the
 direction and size of every change from its first value to its last (and whether a change is
 within one std of the seeds); for unrelated runs, the range of each metric."""
+
 from __future__ import annotations
 
 from genimg.experiments.report.collect import Row, all_numbers
@@ -84,8 +85,10 @@ def describe_runs(rows: list[Row], table: Table) -> str:
         low = min(present, key=lambda p: p[1])
         high = max(present, key=lambda p: p[1])
         integer = col.metric.integer
-        parts.append(f"{col.title} ranged from {format_number(low[1], integer)} ({low[0].label}) "
-                     f"to {format_number(high[1], integer)} ({high[0].label})")
+        parts.append(
+            f"{col.title} ranged from {format_number(low[1], integer)} ({low[0].label}) "
+            f"to {format_number(high[1], integer)} ({high[0].label})"
+        )
     if not parts:
         return "Fewer than two runs share a metric."
     text = _join(parts) + "."

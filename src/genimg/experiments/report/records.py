@@ -1,5 +1,6 @@
 """What the report reads from one run directory: its summary, evaluation, learning history, and
 the numbers its table shows, each with the feature extractor behind it."""
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,11 @@ def number(value: Any) -> float | None:
 
 def likelihood_score(likelihood: dict[str, Any]) -> Score | None:
     """The tightest test NLL bound a run recorded (every bound is an upper bound on the NLL)."""
-    bounds = {k[len("nll_"): -len("_nats")]: number(v) for k, v in likelihood.items()
-              if k.startswith("nll_") and k.endswith("_nats") and number(v) is not None}
+    bounds = {
+        k[len("nll_") : -len("_nats")]: number(v)
+        for k, v in likelihood.items()
+        if k.startswith("nll_") and k.endswith("_nats") and number(v) is not None
+    }
     if not bounds:
         return None
     name = min(bounds, key=bounds.get)

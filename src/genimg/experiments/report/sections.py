@@ -1,6 +1,7 @@
 """The sections of the page as HTML: a sweep's definition, the notes above the metrics table
 (feature extractors, evaluation settings, the real-vs-real floor), each group's paragraphs,
 curves and pictures, and every other picture the runs hold."""
+
 from __future__ import annotations
 
 import html
@@ -24,38 +25,54 @@ def definition_html(group: Group) -> str:
     overrides, evaluation settings, and the variants not started or not finished."""
     e = html.escape
     sweep = group.sweep
-    parts = [f"<h2>Sweep {e(group.title)}</h2>",
-             f"<p>family <b>{e(sweep.family)}</b>, mode <b>{e(sweep.mode)}</b>, "
-             f"{len(sweep.variants)} runs ({len(group.rows)} variants x {len(sweep.seeds)} seed(s): "
-             f"train.seed = {e(', '.join(map(str, sweep.seeds)))}), "
-             f"created {e(sweep.created or '?')}, directory <code>{e(str(sweep.path))}</code></p>"]
+    parts = [
+        f"<h2>Sweep {e(group.title)}</h2>",
+        f"<p>family <b>{e(sweep.family)}</b>, mode <b>{e(sweep.mode)}</b>, "
+        f"{len(sweep.variants)} runs ({len(group.rows)} variants x {len(sweep.seeds)} seed(s): "
+        f"train.seed = {e(', '.join(map(str, sweep.seeds)))}), "
+        f"created {e(sweep.created or '?')}, directory <code>{e(str(sweep.path))}</code></p>",
+    ]
     if sweep.parameters:
         rows = "".join(
             f"<tr><th>{e(k)}</th><td>"
             + ", ".join(("<b>%s</b>" if v == group.base_values.get(k) else "%s") % e(value_text(v)) for v in vs)
             + "</td></tr>"
-            for k, vs in sweep.parameters.items())
-        parts.append("<table><thead><tr><th>parameter</th><th>values (base value in bold)</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table>")
-    parts.append('<p class="note">A parameter\'s base value is its value in the base config when that value is listed, '
-                 "otherwise the first listed value. "
-                 + ("One-at-a-time: every run but the base changes one parameter; the base run is shared."
-                    if sweep.mode == "one-at-a-time" else
-                    "Grid: the table lists every combination; each parameter's figures and paragraph compare the runs "
-                    "where the other parameters have their base values.") + "</p>")
+            for k, vs in sweep.parameters.items()
+        )
+        parts.append(
+            "<table><thead><tr><th>parameter</th><th>values (base value in bold)</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+    parts.append(
+        '<p class="note">A parameter\'s base value is its value in the base config when that value is listed, '
+        "otherwise the first listed value. "
+        + (
+            "One-at-a-time: every run but the base changes one parameter; the base run is shared."
+            if sweep.mode == "one-at-a-time"
+            else "Grid: the table lists every combination; each parameter's figures and paragraph compare the runs "
+            "where the other parameters have their base values."
+        )
+        + "</p>"
+    )
     base = ", ".join(f"{k}={value_text(v)}" for k, v in sweep.base.items()) or "none (the family's defaults)"
     parts.append(f"<p>base overrides: <code>{e(base)}</code></p>")
     evaluation = sweep.evaluation
-    parts.append("<p>evaluation (the same for every run): "
-                 + (f"<code>{e(', '.join(f'{k}={v}' for k, v in evaluation.items()))}</code>" if evaluation else "none")
-                 + "</p>")
+    parts.append(
+        "<p>evaluation (the same for every run): "
+        + (f"<code>{e(', '.join(f'{k}={v}' for k, v in evaluation.items()))}</code>" if evaluation else "none")
+        + "</p>"
+    )
     if group.missing:
-        parts.append(f'<p class="note">Not started or not found yet: {e(", ".join(group.missing))}. '
-                     f"Continue with <code>genimg sweep --resume {e(str(sweep.path))}</code>.</p>")
+        parts.append(
+            f'<p class="note">Not started or not found yet: {e(", ".join(group.missing))}. '
+            f"Continue with <code>genimg sweep --resume {e(str(sweep.path))}</code>.</p>"
+        )
     unfinished = [r.label for r in group.rows for run in r.runs if not run.finished]
     if unfinished:
-        parts.append(f'<p class="note">Training not finished: {e(", ".join(sorted(set(unfinished))))} '
-                     "(their numbers are partial or missing).</p>")
+        parts.append(
+            f'<p class="note">Training not finished: {e(", ".join(sorted(set(unfinished))))} '
+            "(their numbers are partial or missing).</p>"
+        )
     return "\n".join(parts)
 
 
@@ -68,25 +85,34 @@ def metrics_notes_html(table: Table, groups: list[Group]) -> str:
     all_ids = sorted({i for ids in table.extractors.values() for i in ids if i})
     if split:
         split_ids = sorted({i for ids in split.values() for i in ids})
-        notes.append("Scores were measured through different feature extractors ("
-                     + ", ".join(f"<code>{e(i or 'none recorded')}</code>" for i in split_ids)
-                     + "). Scores from different extractors are not comparable, so each extractor has its own columns.")
+        notes.append(
+            "Scores were measured through different feature extractors ("
+            + ", ".join(f"<code>{e(i or 'none recorded')}</code>" for i in split_ids)
+            + "). Scores from different extractors are not comparable, so each extractor has its own columns."
+        )
     elif all_ids:
         notes.append(f"FID, KID, IS and precision/recall are measured in the features of <code>{e(all_ids[0])}</code>.")
     evaluations = [run.evaluation for g in groups for r in g.rows for run in r.runs if run.evaluation]
-    accuracies = sorted({(str(ev.get("extractor")), acc)
-                         for ev in evaluations if (acc := extractor_accuracy(ev)) is not None})
+    accuracies = sorted(
+        {(str(ev.get("extractor")), acc) for ev in evaluations if (acc := extractor_accuracy(ev)) is not None}
+    )
     if accuracies:
-        notes.append("Extractor test accuracy: "
-                     + "; ".join(f"<code>{e(i)}</code> {acc:.2%}" for i, acc in accuracies) + ".")
+        notes.append(
+            "Extractor test accuracy: " + "; ".join(f"<code>{e(i)}</code> {acc:.2%}" for i, acc in accuracies) + "."
+        )
     settings = sorted({(len(ev.get("seeds") or []), ev.get("n")) for ev in evaluations if "scores" in ev}, key=str)
     if settings:
-        notes.append("Each sample-quality score is the mean over the evaluator's sampling seeds: "
-                     + "; ".join(f"{n} samples x {k} seeds" for k, n in settings) + ".")
-    notes.append("NLL is the tightest recorded upper bound on the test negative log-likelihood "
-                 "(hover a cell for the bound); training time is wall-clock (parallel runs share the cores), "
-                 f"CPU time is the process's. Best value per column highlighted; {MISSING} means not recorded. "
-                 "With several training seeds: mean ± sample std over them.")
+        notes.append(
+            "Each sample-quality score is the mean over the evaluator's sampling seeds: "
+            + "; ".join(f"{n} samples x {k} seeds" for k, n in settings)
+            + "."
+        )
+    notes.append(
+        "NLL is the tightest recorded upper bound on the test negative log-likelihood "
+        "(hover a cell for the bound); training time is wall-clock (parallel runs share the cores), "
+        f"CPU time is the process's. Best value per column highlighted; {MISSING} means not recorded. "
+        "With several training seeds: mean ± sample std over them."
+    )
     return "".join(f'<p class="note">{n}</p>' for n in notes) + floor_html(evaluations)
 
 
@@ -105,12 +131,14 @@ def floor_html(evaluations: list[dict[str, Any]]) -> str:
     lines = []
     for (extractor, n), floor in floors.items():
         cells = "".join(f'<td class="num">{html.escape(format_number(number(floor.get(k))))}</td>' for k in keys)
-        lines.append(f"<tr><td><code>{html.escape(extractor)}</code></td><td class=\"num\">{n}</td>{cells}</tr>")
-    return ('<p class="note">Real-vs-real floor: random train subsets scored against the same test reference at the '
-            "same sample count, i.e. what perfect samples would score "
-            "(FID is strongly biased at small sample counts).</p>"
-            f'<table class="floor"><thead><tr><th>extractor</th><th>samples</th>{head}</tr></thead>'
-            f'<tbody>{"".join(lines)}</tbody></table>')
+        lines.append(f'<tr><td><code>{html.escape(extractor)}</code></td><td class="num">{n}</td>{cells}</tr>')
+    return (
+        '<p class="note">Real-vs-real floor: random train subsets scored against the same test reference at the '
+        "same sample count, i.e. what perfect samples would score "
+        "(FID is strongly biased at small sample counts).</p>"
+        f'<table class="floor"><thead><tr><th>extractor</th><th>samples</th>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table>"
+    )
 
 
 def _curves_html(series: list[tuple[str, list[RunRecord]]], title: str, alt: str) -> str:
@@ -134,6 +162,7 @@ def group_sections(group: Group, table: Table) -> list[str]:
         parts.append(picture_strip(group.rows, "reconstructions.png", lambda r: f"{r.label}: {RECONSTRUCTIONS}"))
         return parts
     for key, rows in group.parameter_slices():
+
         def label(row: Row, key: str = key) -> str:
             return f"{key}={value_text(row.values.get(key))}"
 
@@ -159,8 +188,9 @@ def more_pictures_html(groups: list[Group]) -> str:
                 if pictures:
                     figures = "".join(figure(p, str(p.relative_to(run.path))) for p in pictures)
                     summary = f"{e(row.label)} ({e(run.path.name)}): {len(pictures)} picture(s)"
-                    blocks.append(f"<details open><summary>{summary}</summary>"
-                                  f'<div class="strip">{figures}</div></details>')
+                    blocks.append(
+                        f'<details open><summary>{summary}</summary><div class="strip">{figures}</div></details>'
+                    )
     if not blocks:
         return ""
     return "<h2>More pictures from the runs</h2>\n" + "\n".join(blocks)

@@ -1,6 +1,7 @@
 """The metrics table: one row per variant, one column per metric (per feature extractor for the
 sample-quality scores, whose values are only comparable within one extractor), mean ± sample
 std over seeds in each cell, and the best value of each column."""
+
 from __future__ import annotations
 
 import statistics

@@ -1,5 +1,6 @@
 """The metrics table written out: as an HTML table (best values highlighted, arrows giving each
 column's direction) and as CSV records in full precision (report.csv)."""
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,10 @@ def table_html(table: Table) -> str:
         f'<th title="{col.metric.better} is better">{e(col.title)} {"↑" if col.metric.higher_is_better else "↓"}</th>'
         for col in table.columns
     )
-    lines = ['<table class="metrics" id="metrics"><thead><tr><th>run</th><th>family</th><th>seeds</th>'
-             f"{head}</tr></thead><tbody>"]
+    lines = [
+        '<table class="metrics" id="metrics"><thead><tr><th>run</th><th>family</th><th>seeds</th>'
+        f"{head}</tr></thead><tbody>"
+    ]
     for r, row in enumerate(table.rows):
         tds = []
         for c, col in enumerate(table.columns):
@@ -55,7 +58,9 @@ def table_html(table: Table) -> str:
             notes = {s.note for run in row.runs if (s := run.scores.get(col.metric.key)) and s.note}
             title = f' title="{e(", ".join(sorted(notes)))}"' if notes else ""
             tds.append(f'<td class="{" ".join(classes)}"{title}>{e(format_cell(cell, col.metric))}</td>')
-        lines.append(f'<tr><th scope="row">{e(row.label)}</th><td>{e(row.family)}</td>'
-                     f'<td class="num">{len(row.runs)}</td>{"".join(tds)}</tr>')
+        lines.append(
+            f'<tr><th scope="row">{e(row.label)}</th><td>{e(row.family)}</td>'
+            f'<td class="num">{len(row.runs)}</td>{"".join(tds)}</tr>'
+        )
     lines.append("</tbody></table>")
     return "\n".join(lines)

@@ -35,6 +35,7 @@ The modules: the definition (``definition``, ``parameters``, ``plan``, ``define`
 imports no torch, nor does ``worker_setup``; the runner (``evaluation``, ``pending``, ``task``,
 ``workers``, ``runner``) trains, scores and writes the report.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

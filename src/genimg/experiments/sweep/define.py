@@ -1,5 +1,6 @@
 """``define_sweep``: a sweep from a family, swept parameters and base overrides, every variant's
 config built and checked before anything is written or trained, so a bad key or value fails at once."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -3,6 +3,7 @@ the variants, and the ``sweep.json`` that records them beside the run directorie
 
 Imports no torch, like the config layer it builds on: the report reads a sweep through this.
 """
+
 from __future__ import annotations
 
 import json
@@ -117,14 +118,25 @@ class Sweep:
         path = Path(path)
         file = path / SWEEP_FILE
         if not file.exists():
-            raise UserError(f"{path} is not a sweep directory (no {SWEEP_FILE}); "
-                            "pass the directory `genimg sweep` printed")
+            raise UserError(
+                f"{path} is not a sweep directory (no {SWEEP_FILE}); pass the directory `genimg sweep` printed"
+            )
         data = json.loads(file.read_text())
-        variants = [Variant(v["name"], v["values"], int(v["seed"]), v.get("group", v["name"]))
-                    for v in data["variants"]]
+        variants = [
+            Variant(v["name"], v["values"], int(v["seed"]), v.get("group", v["name"])) for v in data["variants"]
+        ]
         parameters = {p["key"]: p["values"] for p in data["parameters"]}
-        return cls(data["family"], data["base_overrides"], parameters, data["mode"], list(data["seeds"]),
-                   data.get("evaluation"), path, variants, data.get("created", ""))
+        return cls(
+            data["family"],
+            data["base_overrides"],
+            parameters,
+            data["mode"],
+            list(data["seeds"]),
+            data.get("evaluation"),
+            path,
+            variants,
+            data.get("created", ""),
+        )
 
 
 def is_sweep_dir(path: str | Path) -> bool:

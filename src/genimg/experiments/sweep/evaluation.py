@@ -1,5 +1,6 @@
 """The evaluation every run of a sweep gets alike: its settings (checked when the sweep is
 defined), the feature extractor prepared once before training, and one run scored."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,8 +13,13 @@ from genimg.evaluate.features import available_extractors
 from genimg.experiments.sweep.definition import Sweep
 
 
-def evaluation_settings(n: int | None = None, features: str | None = None, seed: int | None = None,
-                        seeds: int | None = None, likelihood_k: int | None = None) -> dict[str, Any]:
+def evaluation_settings(
+    n: int | None = None,
+    features: str | None = None,
+    seed: int | None = None,
+    seeds: int | None = None,
+    likelihood_k: int | None = None,
+) -> dict[str, Any]:
     """The evaluator's keyword arguments (genimg.evaluate.evaluator.evaluate_run) that a sweep
     records and applies to every run; None leaves the evaluator's default."""
     settings: dict[str, Any] = {"features": features or "classifier", "seed": 0 if seed is None else seed}

@@ -1,4 +1,5 @@
 """Swept parameters from the command line: ``latent_dim=2,8,32 beta=0.5,1`` -> key -> values."""
+
 from __future__ import annotations
 
 from typing import Any

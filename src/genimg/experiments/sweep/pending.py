@@ -1,5 +1,6 @@
 """What is left to do in a sweep directory: each variant's state, read from its run directory,
 and one task per variant that is not both finished and evaluated."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,8 +62,9 @@ def plan_tasks(sweep: Sweep, threads: int, quiet: bool = True) -> tuple[list[Tas
             config = fresh.to_dict()
         log = sweep.path / "logs" / f"{variant.name}.log"
         run_threads = fresh.train.threads or threads  # the user's, where they set it
-        tasks.append(Task(variant.name, str(run_dir), config, state == "partial", sweep.evaluation, run_threads,
-                          str(log), quiet))
+        tasks.append(
+            Task(variant.name, str(run_dir), config, state == "partial", sweep.evaluation, run_threads, str(log), quiet)
+        )
     return tasks, states
 
 

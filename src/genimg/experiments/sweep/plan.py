@@ -3,6 +3,7 @@
 One-at-a-time: the base run, then each parameter varied alone around it, 1 + sum(len(values) - 1)
 runs. Grid: every combination, prod(len(values)) runs. Each is repeated once per seed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -35,8 +36,9 @@ def variant_name(values: dict[str, Any], changed: list[str]) -> str:
     return _safe_name(",".join(f"{k}={value_in_name(values[k])}" for k in changed))
 
 
-def plan_variants(parameters: dict[str, list[Any]], base_values: dict[str, Any], mode: str,
-                  seeds: list[int]) -> list[Variant]:
+def plan_variants(
+    parameters: dict[str, list[Any]], base_values: dict[str, Any], mode: str, seeds: list[int]
+) -> list[Variant]:
     """The runs of a sweep, base first. One-at-a-time: 1 + sum(len(values) - 1); grid: prod(len(values))."""
     if mode not in MODES:
         raise UserError(f"sweep mode must be one of {', '.join(MODES)}, got '{mode}'")

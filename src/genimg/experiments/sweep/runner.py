@@ -1,5 +1,6 @@
 """Running a sweep: write sweep.json, train and evaluate every variant that is not done, then
 write the report. An interrupted sweep continues where it stopped (``resume_sweep``)."""
+
 from __future__ import annotations
 
 import sys
@@ -37,8 +38,9 @@ class SweepOutcome:
         return [r for r in self.results if r.error]
 
 
-def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bool = False,
-              cores: int | None = None) -> SweepOutcome:
+def run_sweep(
+    sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bool = False, cores: int | None = None
+) -> SweepOutcome:
     """Write sweep.json, train and evaluate every variant that is not done, then write the report.
 
     Raises UserError after the report when some variants failed (they can be retried with
@@ -60,9 +62,11 @@ def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bo
     tasks, states = plan_tasks(sweep, threads)
     skipped = [name for name in states if name not in {t.name for t in tasks}]
     counts = {s: sum(1 for v in states.values() if v == s) for s in ("finished", "partial", "new")}
-    log(f"sweep {sweep.path}: {len(sweep.variants)} runs ({sweep.mode}, {len(sweep.seeds)} seed(s)); "
+    log(
+        f"sweep {sweep.path}: {len(sweep.variants)} runs ({sweep.mode}, {len(sweep.seeds)} seed(s)); "
         f"{counts['finished']} finished, {counts['partial']} to resume, {counts['new']} to start; "
-        f"{workers} worker(s) x {threads} thread(s)")
+        f"{workers} worker(s) x {threads} thread(s)"
+    )
 
     def progress(result: TaskResult, done: int, total: int) -> None:
         if result.error:
@@ -85,14 +89,22 @@ def run_sweep(sweep: Sweep, *, parallel: int = 1, report: bool = True, quiet: bo
     if report:
         report_path = build_report([sweep.path])
         log(f"report: {report_path}")
-    outcome = SweepOutcome(sweep, results, skipped, report_path, time.perf_counter() - wall0,
-                           time.process_time() - cpu0 + _children_cpu() - children0)
+    outcome = SweepOutcome(
+        sweep,
+        results,
+        skipped,
+        report_path,
+        time.perf_counter() - wall0,
+        time.process_time() - cpu0 + _children_cpu() - children0,
+    )
     log(f"sweep done in {outcome.wall_s:.0f} s wall, {outcome.cpu_s:.0f} s CPU")
     if outcome.failed:
         names = ", ".join(r.name for r in outcome.failed)
         first = outcome.failed[0].error.strip().splitlines()[-1]
-        raise UserError(f"{len(outcome.failed)} of {len(results)} runs failed ({names}); first error: {first}. "
-                        f"Fix it and continue with `genimg sweep --resume {sweep.path}`")
+        raise UserError(
+            f"{len(outcome.failed)} of {len(results)} runs failed ({names}); first error: {first}. "
+            f"Fix it and continue with `genimg sweep --resume {sweep.path}`"
+        )
     return outcome
 
 

@@ -3,6 +3,7 @@
 Errors are returned, not raised, so that one failing variant does not stop the others, and a
 worker's output goes to the variant's log (parallel runs would interleave it).
 """
+
 from __future__ import annotations
 
 import contextlib

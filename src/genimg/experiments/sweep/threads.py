@@ -1,4 +1,5 @@
 """How the CPU cores are shared between a sweep's parallel runs."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ progress bars before torch and tqdm load (they read the environment when they lo
 This module, and the package above it, import no torch, so that a worker that loads it to
 run ``set_up_worker`` has not loaded torch yet.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Tasks run in parallel: spawned worker processes that split the CPU cores between them."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -9,8 +10,9 @@ from genimg.experiments.sweep.task import Task, TaskResult, run_task
 from genimg.experiments.sweep.worker_setup import set_up_worker
 
 
-def execute(tasks: list[Task], parallel: int, threads: int,
-            on_result: Callable[[TaskResult, int, int], None] | None = None) -> list[TaskResult]:
+def execute(
+    tasks: list[Task], parallel: int, threads: int, on_result: Callable[[TaskResult, int, int], None] | None = None
+) -> list[TaskResult]:
     """Run tasks in ``parallel`` spawned worker processes (in this process when parallel is 1)."""
     results: list[TaskResult] = []
     total = len(tasks)

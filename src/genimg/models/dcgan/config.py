@@ -1,4 +1,5 @@
 """The DCGAN's config and its declaration as a family (no torch here: see genimg.config.families)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,13 +21,17 @@ class DCGANConfig:
     d_steps: int = 1  # discriminator updates per generator update
     conditional: bool = False  # condition G and D on the class label
     label_embedding: int = 16  # size of the label embedding given to G (conditional only)
-    translate: float = 0.125  # DiffAugment: shift real and fake images by up to this fraction of their size before D (0: off)
+    translate: float = (
+        0.125  # DiffAugment: shift real and fake images by up to this fraction of their size before D (0: off)
+    )
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.g_features < 1 or self.d_features < 1:
             raise UserError("latent_dim, g_features and d_features must be positive integers")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise UserError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}; 0.1 makes the real target 0.9")
+            raise UserError(
+                f"label_smoothing must lie in [0, 1), got {self.label_smoothing}; 0.1 makes the real target 0.9"
+            )
         if self.d_steps < 1:
             raise UserError(f"d_steps must be at least 1, got {self.d_steps}")
         if self.lr_g <= 0 or self.lr_d <= 0:
@@ -36,7 +41,9 @@ class DCGANConfig:
         if self.label_embedding < 1:
             raise UserError(f"label_embedding must be a positive integer, got {self.label_embedding}")
         if not 0.0 <= self.translate < 0.5:
-            raise UserError(f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel")
+            raise UserError(
+                f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel"
+            )
 
 
 def stage_sizes(image_size: int) -> list[int]:
@@ -65,7 +72,8 @@ def check_data(config: DCGANConfig, spec) -> None:
 FAMILY = FamilyInfo(
     name="dcgan",
     config_cls=DCGANConfig,
-    description="DCGAN: transposed-conv generator vs. strided-conv discriminator, non-saturating loss; class-conditional with conditional=true",
+    description="DCGAN: transposed-conv generator vs. strided-conv discriminator, non-saturating loss; "
+    "class-conditional with conditional=true",
     presets=read_presets(__package__),
     model="genimg.models.dcgan.model:DCGAN",
     check_data=check_data,

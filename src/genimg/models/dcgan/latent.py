@@ -1,4 +1,5 @@
 """A GAN's latent space: z decoded by the generator. There is no way back from an image."""
+
 from __future__ import annotations
 
 import torch

@@ -18,10 +18,12 @@ A conditional model concatenates a label embedding to z in the generator and giv
 discriminator a learned per-class map as one more input channel (Mirza & Osindero's cGAN,
 in convolutional form).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F

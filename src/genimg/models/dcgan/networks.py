@@ -1,9 +1,10 @@
 """The DCGAN's networks (pytorch/examples' dcgan, sized by the image), its initialisation, and
 DiffAugment's translation."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,9 @@ from genimg.models.dcgan.config import stage_sizes
 class Generator(nn.Module):
     """z (and, when conditional, a label embedding concatenated to it) -> image in [-1, 1]."""
 
-    def __init__(self, latent_dim: int, features: int, channels: int, image_size: int, num_classes: int = 0, label_dim: int = 0) -> None:
+    def __init__(
+        self, latent_dim: int, features: int, channels: int, image_size: int, num_classes: int = 0, label_dim: int = 0
+    ) -> None:
         super().__init__()
         self.label_embedding = nn.Embedding(num_classes, label_dim) if num_classes else None
         in_dim = latent_dim + (label_dim if num_classes else 0)
@@ -29,7 +32,11 @@ class Generator(nn.Module):
             nn.ReLU(True),
         ]
         for i in range(1, stages):
-            layers += [nn.ConvTranspose2d(widths[i - 1], widths[i], 4, 2, 1, bias=False), nn.BatchNorm2d(widths[i]), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(widths[i - 1], widths[i], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(widths[i]),
+                nn.ReLU(True),
+            ]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
@@ -53,7 +60,11 @@ class Discriminator(nn.Module):
         widths = [features * 2**i for i in range(stages)]  # f, 2f, 4f, ...
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for i in range(1, stages):
-            layers += [nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=False), nn.BatchNorm2d(widths[i]), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(widths[i]),
+                nn.LeakyReLU(0.2, True),
+            ]
         layers += [nn.Conv2d(widths[-1], 1, sizes[-1], 1, 0, bias=False)]  # base x base -> 1x1
         self.net = nn.Sequential(*layers)
 

@@ -1,4 +1,5 @@
 """The diffusion model's config and its declaration as a family (no torch here: see genimg.config.families)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ class DiffusionConfig:
     sample_steps: int | None = None  # None: all T steps
     eta: float = 0.0  # DDIM noise scale (0: deterministic)
     spacing: str = "leading"  # timestep spacing with fewer steps: leading, trailing, linspace
-    variance: str = "fixed_small"  # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
+    variance: str = (
+        "fixed_small"  # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
+    )
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] while sampling and in the bound
     guidance: float = 1.0  # classifier-free guidance scale (conditional models)
     quantize: bool = True  # round samples to the data's grey levels (discrete data only), as the decoder does
@@ -79,14 +82,18 @@ class DiffusionConfig:
         if self.channels < 1 or self.res_blocks < 1:
             raise UserError("model.channels and model.res_blocks must be at least 1")
         if self.channel_mult is not None and (not self.channel_mult or min(self.channel_mult) < 1):
-            raise UserError(f"model.channel_mult must be a non-empty list of positive integers, got {self.channel_mult}")
+            raise UserError(
+                f"model.channel_mult must be a non-empty list of positive integers, got {self.channel_mult}"
+            )
 
 
 FAMILY = FamilyInfo(
     name="diffusion",
     config_cls=DiffusionConfig,
-    description=("denoising diffusion (DDPM training; DDPM / DDIM sampling; linear / cosine schedules; epsilon / v / x0 "
-                 "prediction; class-conditional with classifier-free guidance; variational bound)"),
+    description=(
+        "denoising diffusion (DDPM training; DDPM / DDIM sampling; linear / cosine schedules; epsilon / v / x0 "
+        "prediction; class-conditional with classifier-free guidance; variational bound)"
+    ),
     presets=read_presets(__package__),
     model="genimg.models.diffusion.model:DiffusionModel",
     train_defaults={

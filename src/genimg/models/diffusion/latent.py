@@ -4,6 +4,7 @@
 clipped either way, so a round trip retraces the same path and returns the image up to the
 step-size error. Codes are the flattened C*H*W noise; their coordinates mean nothing one at a time.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,5 +35,14 @@ class DDIMNoiseSpace(LatentSpace):
     def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         noise = codes.to(self.device).reshape(-1, *self.model.spec.image_shape)
         # guidance=1 as in ddim_invert: the decoder must follow the ODE the encoder followed.
-        return self.model.sample(noise.shape[0], labels=labels, noise=noise, sampler="ddim", steps=self.steps,
-                                 eta=0.0, clip=False, guidance=1.0, progress=False)
+        return self.model.sample(
+            noise.shape[0],
+            labels=labels,
+            noise=noise,
+            sampler="ddim",
+            steps=self.steps,
+            eta=0.0,
+            clip=False,
+            guidance=1.0,
+            progress=False,
+        )

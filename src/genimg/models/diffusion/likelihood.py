@@ -18,10 +18,11 @@ The reverse-step means use the network's x_0 prediction (clipped to [-1, 1] by d
 et al. do); mean_q - mean_p = c0_t (x_0 - x0_hat) exactly, which keeps the small differences
 accurate.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -45,7 +46,9 @@ def _log_ndtr_interval(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return log_hi + log1mexp
 
 
-def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, levels: int) -> torch.Tensor:
+def discretized_gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, levels: int
+) -> torch.Tensor:
     """log P(bin of x) under N(mean, exp(log_scale)^2), elementwise; x holds exact grey levels in
     [-1, 1] spaced 2 / (levels - 1) apart. The lowest and highest bins reach to -inf and +inf."""
     x, mean, log_scale = (v.double() for v in torch.broadcast_tensors(x, mean, log_scale))
@@ -95,8 +98,12 @@ def variational_bound(
 
     # L_T: q(x_T | x_0) = N(sqrt(abar_T) x_0, 1 - abar_T) against N(0, 1).
     abar_T = schedule.alphas_cumprod[-1]
-    prior = normal_kl(abar_T.sqrt() * x0.double(), torch.log1p(-abar_T), torch.zeros((), dtype=torch.float64, device=x0.device),
-                      torch.zeros((), dtype=torch.float64, device=x0.device)).sum(dims)
+    prior = normal_kl(
+        abar_T.sqrt() * x0.double(),
+        torch.log1p(-abar_T),
+        torch.zeros((), dtype=torch.float64, device=x0.device),
+        torch.zeros((), dtype=torch.float64, device=x0.device),
+    ).sum(dims)
 
     # Which timesteps, with which weights: all of 1..T-1 (exact), or one per stride block.
     if t_stride <= 1:
@@ -105,7 +112,9 @@ def variational_bound(
     else:
         starts = torch.arange(1, T, t_stride)
         sizes = torch.clamp(T - starts, max=t_stride)
-        offsets = (torch.rand(len(starts), generator=generator, device=generator.device if generator else "cpu").cpu() * sizes).long()
+        offsets = (
+            torch.rand(len(starts), generator=generator, device=generator.device if generator else "cpu").cpu() * sizes
+        ).long()
         timesteps = starts + offsets
         weights = sizes.double()
     timesteps = torch.cat([torch.zeros(1, dtype=torch.long), timesteps])  # index 0: the decoder term
@@ -134,12 +143,18 @@ def variational_bound(
         c0, _ = schedule.posterior_coefficients(t)
         var_q = schedule.posterior_variance[t]
         mean_gap = broadcast(c0, x0_hat) * (x.double() - x0_hat)
-        kl = normal_kl(mean_gap, broadcast(var_q.clamp(min=1e-300).log(), mean_gap), torch.zeros_like(mean_gap),
-                       broadcast(log_var_p, mean_gap)).sum(dims)
+        kl = normal_kl(
+            mean_gap,
+            broadcast(var_q.clamp(min=1e-300).log(), mean_gap),
+            torch.zeros_like(mean_gap),
+            broadcast(log_var_p, mean_gap),
+        ).sum(dims)
         # L_0: the discretised decoder; its mean is x0_hat (c0 = 1, ct = 0 at index 0).
         sel = is_decoder.nonzero().squeeze(1)
         if len(sel):
-            dec = discretized_gaussian_log_likelihood(x[sel], x0_hat[sel], broadcast(0.5 * log_var_p[sel], x0_hat[sel]), levels)
+            dec = discretized_gaussian_log_likelihood(
+                x[sel], x0_hat[sel], broadcast(0.5 * log_var_p[sel], x0_hat[sel]), levels
+            )
             decoder.index_add_(0, img_d[sel], -dec.sum(dims))
         terms = torch.where(is_decoder, torch.zeros_like(kl), kl * weights[k].to(device))
         diffusion.index_add_(0, img_d, terms)

@@ -21,6 +21,7 @@ The combination is linear in the output, so it is the same in epsilon, v or x0 t
 Sampling defaults to ancestral DDPM through all T steps (the model as trained); DDIM with
 ``sampler="ddim", steps=50`` is about 20x faster for similar FID (see BENCHMARKS.md).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -68,8 +69,9 @@ class DiffusionModel(GenerativeModel):
         return self.spec.num_classes
 
     # --- the network, with guidance ---------------------------------------------------------
-    def model_output(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
-                     guidance: float = 1.0) -> torch.Tensor:
+    def model_output(
+        self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None, guidance: float = 1.0
+    ) -> torch.Tensor:
         """The network's prediction at (x_t, t); labels None means the null class. With
         guidance != 1 (conditional models) the conditional and unconditional outputs come from
         one batched call and are combined by classifier-free guidance."""
@@ -81,8 +83,9 @@ class DiffusionModel(GenerativeModel):
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
 
-    def denoiser_output(self, x_t: torch.Tensor, t: torch.Tensor | int, labels: torch.Tensor | None = None,
-                        guidance: float = 1.0) -> torch.Tensor:
+    def denoiser_output(
+        self, x_t: torch.Tensor, t: torch.Tensor | int, labels: torch.Tensor | None = None, guidance: float = 1.0
+    ) -> torch.Tensor:
         """The reverse process's prediction: ``model_output``, except that on discrete data, at
         noise levels below ``snap_x0`` of one grey-level step, the x0 it implies is snapped to the
         nearest grey level (and re-expressed as the network's kind of output).
@@ -109,9 +112,15 @@ class DiffusionModel(GenerativeModel):
 
     # --- training ---------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"diffusion": torch.optim.AdamW(self.net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)}
+        return {
+            "diffusion": torch.optim.AdamW(
+                self.net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+            )
+        }
 
-    def loss(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(
+        self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """MSE between the network's output and its target at uniformly drawn timesteps."""
         x0 = images * 2 - 1
         n = x0.shape[0]
@@ -150,8 +159,15 @@ class DiffusionModel(GenerativeModel):
     def monitoring_sample_options(self) -> dict[str, Any]:
         return {"sampler": self.config.monitor_sampler, "steps": self.config.monitor_steps}
 
-    def make_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                     spacing: str | None = None, variance: str | None = None, clip: bool | None = None):
+    def make_sampler(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        spacing: str | None = None,
+        variance: str | None = None,
+        clip: bool | None = None,
+    ):
         c = self.config
         return make_sampler(
             sampler or c.sampler,
@@ -206,11 +222,22 @@ class DiffusionModel(GenerativeModel):
         out = []
         was_training = self.training
         self.eval()
-        with torch.inference_mode(), tqdm(total=len(chunks) * len(chain), desc=f"sampling ({chain.__class__.__name__[:4]})",
-                                          leave=False, disable=not progress) as bar:
+        with (
+            torch.inference_mode(),
+            tqdm(
+                total=len(chunks) * len(chain),
+                desc=f"sampling ({chain.__class__.__name__[:4]})",
+                leave=False,
+                disable=not progress,
+            ) as bar,
+        ):
             for start in chunks:
                 m = min(batch_size, n - start)
-                x = noise[start : start + m].to(self.device, torch.float32) if noise is not None else randn((m, *shape[1:]), generator, self._like())
+                x = (
+                    noise[start : start + m].to(self.device, torch.float32)
+                    if noise is not None
+                    else randn((m, *shape[1:]), generator, self._like())
+                )
                 y = labels[start : start + m] if labels is not None else None
                 for t in chain.timesteps.tolist():
                     x = chain.step(self.denoiser_output(x, t, y, guidance), t, x, generator=generator)
@@ -236,8 +263,16 @@ class DiffusionModel(GenerativeModel):
         return torch.empty(0, device=self.device)
 
     @torch.inference_mode()
-    def ddim_invert(self, x: torch.Tensor, steps: int = 50, labels: torch.Tensor | None = None, *,
-                    spacing: str | None = None, guidance: float = 1.0, progress: bool = False) -> torch.Tensor:
+    def ddim_invert(
+        self,
+        x: torch.Tensor,
+        steps: int = 50,
+        labels: torch.Tensor | None = None,
+        *,
+        spacing: str | None = None,
+        guidance: float = 1.0,
+        progress: bool = False,
+    ) -> torch.Tensor:
         """The deterministic DDIM encoder (Song et al. 2021, sec. 5.4): images in [0, 1] -> x_T,
         running the DDIM ODE from the image up to the last timestep of a ``steps``-step chain.
         ``sample(n, noise=x_T, sampler="ddim", steps=steps, eta=0, clip=False)`` decodes it back;
@@ -292,8 +327,18 @@ class DiffusionModel(GenerativeModel):
             x0_hat, _ = x0_and_eps(self.prediction, out, x_t, self.schedule.alpha_bar(t))
             return x0_hat.clamp(-1, 1) if self.config.clip_x0 else x0_hat
 
-        terms = variational_bound(predict_x0, self.schedule, x0, labels, self.levels, variance=self.config.variance,
-                                  t_stride=t_stride, max_batch=budget, generator=generator, progress=progress)
+        terms = variational_bound(
+            predict_x0,
+            self.schedule,
+            x0,
+            labels,
+            self.levels,
+            variance=self.config.variance,
+            t_stride=t_stride,
+            max_batch=budget,
+            generator=generator,
+            progress=progress,
+        )
         self.train(was_training)
         key = "vlb" if t_stride <= 1 else "vlb_estimate"
         result = {key: terms["vlb"]}

@@ -20,6 +20,7 @@ rounded). With every step (steps = T) all three give T-1, ..., 0.
 Both clip the predicted x_0 to [-1, 1] by default (``clip``), as diffusers does; eps is not
 recomputed from the clipped x_0 (diffusers' default ``use_clipped_model_output=False``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,6 @@ import torch
 from genimg.errors import UserError
 from genimg.models.diffusion.config import SPACINGS, VARIANCES
 from genimg.models.diffusion.schedules import NoiseSchedule, broadcast, check_prediction, x0_and_eps
-
 
 
 def spaced_timesteps(train_timesteps: int, steps: int, spacing: str = "leading") -> torch.Tensor:
@@ -56,8 +56,14 @@ def randn(shape: tuple[int, ...], generator: torch.Generator | None, like: torch
 class Sampler:
     """What DDPM and DDIM share: the timestep list, its successor map and x_0 prediction."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", steps: int | None = None,
-                 spacing: str = "leading", clip: bool = True) -> None:
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction: str = "epsilon",
+        steps: int | None = None,
+        spacing: str = "leading",
+        clip: bool = True,
+    ) -> None:
         self.schedule = schedule
         self.prediction = check_prediction(prediction)
         self.clip = clip
@@ -82,30 +88,51 @@ class Sampler:
         ab_prev = self.schedule.alpha_bar(torch.tensor(self.previous_timestep(t))).to(x.device).expand(n)
         return ab_t, ab_prev
 
-    def predict_x0_eps(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_x0_eps(
+        self, model_output: torch.Tensor, t: int, x_t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         ab_t, _ = self._alphas(t, x_t)
         x0, eps = x0_and_eps(self.prediction, model_output, x_t, ab_t)
         if self.clip:
             x0 = x0.clamp(-1, 1)
         return x0, eps
 
-    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
 class DDPMSampler(Sampler):
     """Ancestral sampling: x_{t'} ~ N(c0 x0_hat + ct x_t, sigma^2 I), no noise on the last step."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", steps: int | None = None,
-                 spacing: str = "leading", variance: str = "fixed_small", clip: bool = True) -> None:
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction: str = "epsilon",
+        steps: int | None = None,
+        spacing: str = "leading",
+        variance: str = "fixed_small",
+        clip: bool = True,
+    ) -> None:
         super().__init__(schedule, prediction, steps, spacing, clip)
         if variance not in VARIANCES:
             raise UserError(f"variance must be one of {', '.join(VARIANCES)}, got '{variance}'")
         self.variance = variance
 
-    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         ab_t, ab_prev = self._alphas(t, x_t)
         beta = 1 - ab_t / ab_prev  # the one-step beta of the (possibly respaced) chain
         x0, _ = self.predict_x0_eps(model_output, t, x_t)
@@ -127,15 +154,28 @@ class DDIMSampler(Sampler):
     """x_{t'} = sqrt(abar') x0_hat + sqrt(1 - abar' - sigma^2) eps_hat + sigma z,
     sigma = eta sqrt((1 - abar') / (1 - abar)) sqrt(1 - abar / abar')."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", steps: int | None = None,
-                 spacing: str = "leading", eta: float = 0.0, clip: bool = True) -> None:
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction: str = "epsilon",
+        steps: int | None = None,
+        spacing: str = "leading",
+        eta: float = 0.0,
+        clip: bool = True,
+    ) -> None:
         super().__init__(schedule, prediction, steps, spacing, clip)
         if eta < 0:
             raise UserError(f"DDIM eta must be >= 0, got {eta}")
         self.eta = eta
 
-    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         ab_t, ab_prev = self._alphas(t, x_t)
         x0, eps = self.predict_x0_eps(model_output, t, x_t)
         sigma = self.eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
@@ -161,8 +201,16 @@ class DDIMSampler(Sampler):
         return broadcast(ab_t.sqrt(), x_prev) * x0 + broadcast((1 - ab_t).sqrt(), x_prev) * eps
 
 
-def make_sampler(name: str, schedule: NoiseSchedule, prediction: str, steps: int | None = None, spacing: str = "leading",
-                 eta: float = 0.0, variance: str = "fixed_small", clip: bool = True) -> Sampler:
+def make_sampler(
+    name: str,
+    schedule: NoiseSchedule,
+    prediction: str,
+    steps: int | None = None,
+    spacing: str = "leading",
+    eta: float = 0.0,
+    variance: str = "fixed_small",
+    clip: bool = True,
+) -> Sampler:
     if name == "ddpm":
         return DDPMSampler(schedule, prediction, steps, spacing, variance, clip)
     if name == "ddim":

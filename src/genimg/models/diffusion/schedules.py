@@ -18,6 +18,7 @@ between them (Salimans & Ho 2022 for v):
     x0:       the clean image
     v:        sqrt(abar) eps - sqrt(1 - abar) x0;  x0 = sqrt(abar) x_t - sqrt(1 - abar) v
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,6 @@ from torch import nn
 
 from genimg.errors import UserError
 from genimg.models.diffusion.config import PREDICTIONS, SCHEDULES
-
 
 
 def linear_betas(timesteps: int) -> torch.Tensor:
@@ -128,7 +128,9 @@ def check_prediction(prediction: str) -> str:
     return prediction
 
 
-def x0_and_eps(prediction: str, output: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def x0_and_eps(
+    prediction: str, output: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The clean image and the noise implied by a network ``output`` of kind ``prediction``
     at noisy images ``x_t`` with per-sample ``alpha_bar`` (N,)."""
     a = broadcast(alpha_bar, x_t).sqrt()

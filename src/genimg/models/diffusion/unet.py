@@ -14,6 +14,7 @@
 - The last convolution of each residual branch and of the output is zero-initialised, so
   the untrained network starts as (nearly) the identity on its skip paths and outputs zero.
 """
+
 from __future__ import annotations
 
 import math
@@ -180,16 +181,26 @@ class UNet(nn.Module):
                 self.down.append(Downsample(ch))
                 skip_channels.append(ch)
 
-        self.middle = nn.ModuleList([
-            Level(ch, ch, emb_dim, groups, dropout, attention),
-            Level(ch, ch, emb_dim, groups, dropout, False),
-        ])
+        self.middle = nn.ModuleList(
+            [
+                Level(ch, ch, emb_dim, groups, dropout, attention),
+                Level(ch, ch, emb_dim, groups, dropout, False),
+            ]
+        )
 
         self.up = nn.ModuleList()
         for i, mult in reversed(list(enumerate(channel_mult))):
             for _ in range(res_blocks + 1):
-                self.up.append(Level(ch + skip_channels.pop(), channels * mult, emb_dim, groups, dropout,
-                                     attention and i == levels - 1))
+                self.up.append(
+                    Level(
+                        ch + skip_channels.pop(),
+                        channels * mult,
+                        emb_dim,
+                        groups,
+                        dropout,
+                        attention and i == levels - 1,
+                    )
+                )
                 ch = channels * mult
             if i > 0:
                 self.up.append(Upsample(ch))

@@ -1,4 +1,5 @@
 """The VAE's config and its declaration as a family (no torch here: see genimg.config.families)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,14 +67,20 @@ def resolve_decoder(name: str, spec: DataSpec) -> str:
             return "gaussian"
         return "bernoulli" if levels == 2 else "categorical" if levels <= 64 else "logistic"
     if name in ("categorical", "logistic") and levels is None:
-        raise UserError(f"decoder={name} needs discrete data (grey levels), and these images are continuous "
-                        "(resized?); use decoder=gaussian")
+        raise UserError(
+            f"decoder={name} needs discrete data (grey levels), and these images are continuous "
+            "(resized?); use decoder=gaussian"
+        )
     if name == "bernoulli" and levels != 2:
-        raise UserError(f"decoder=bernoulli needs binary data, and this data has {levels or 'continuous'} levels; "
-                        "binarise it with data.binarize=0.5, or use decoder=auto")
+        raise UserError(
+            f"decoder=bernoulli needs binary data, and this data has {levels or 'continuous'} levels; "
+            "binarise it with data.binarize=0.5, or use decoder=auto"
+        )
     if name == "gaussian" and discrete:
-        raise UserError(f"decoder=gaussian is a density, and this data has {levels} discrete levels, where its "
-                        "likelihood is unbounded; use decoder=logistic (or auto), or set data.dequantize=uniform")
+        raise UserError(
+            f"decoder=gaussian is a density, and this data has {levels} discrete levels, where its "
+            "likelihood is unbounded; use decoder=logistic (or auto), or set data.dequantize=uniform"
+        )
     return name
 
 
@@ -85,7 +92,8 @@ def check_data(config: VAEConfig, spec: DataSpec) -> None:
 FAMILY = FamilyInfo(
     name="vae",
     config_cls=VAEConfig,
-    description="variational auto-encoder (MLP or conv; categorical / Bernoulli / Gaussian decoder; beta; class-conditional)",
+    description="variational auto-encoder (MLP or conv; categorical / Bernoulli / discretised logistic / Gaussian "
+    "decoder; beta; class-conditional)",
     presets=read_presets(__package__),
     model="genimg.models.vae.model:VAE",
     check_data=check_data,

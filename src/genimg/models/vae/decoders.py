@@ -15,6 +15,7 @@ bounds are bounds on a discrete log-likelihood, in nats, comparable with the lit
 - ``gaussian``: a continuous density with a fixed or learned variance. On discrete data it is
   only a likelihood after uniform dequantisation (``data.dequantize=uniform``, see model.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -144,7 +145,9 @@ class DiscretizedLogisticDecoder(Decoder):
         return to_levels(continuous.clamp(0, 1), self.levels).to(mu.dtype) / (self.levels - 1)
 
 
-def make_decoder(name: str, levels: int | None, learn_variance: bool, sigma: float, dequantized: bool = False) -> Decoder:
+def make_decoder(
+    name: str, levels: int | None, learn_variance: bool, sigma: float, dequantized: bool = False
+) -> Decoder:
     if name == "categorical":
         return CategoricalDecoder(levels)
     if name == "bernoulli":

@@ -1,4 +1,5 @@
 """A VAE's latent space: images encode to the mean of q(z|x), codes decode to the mean of p(x|z)."""
+
 from __future__ import annotations
 
 import torch

@@ -14,6 +14,7 @@ discrete data dequantised (``data.dequantize=uniform``), where ``dequantize`` ad
 -D log L that turns the density's bound into a bound on the probability (``config.py`` refuses
 every other combination before any work starts).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
@@ -32,6 +32,7 @@ from genimg.models.vae.decoders import make_decoder
 from genimg.models.vae.latent import PosteriorMeanSpace
 from genimg.models.vae.networks import ConvDecoder, ConvEncoder, mlp
 
+
 class VAE(GenerativeModel):
     family = "vae"
     bound_names = ("iw", "elbo")
@@ -39,7 +40,9 @@ class VAE(GenerativeModel):
     def __init__(self, config: VAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self.likelihood = resolve_decoder(config.decoder, spec)
-        self.pixel_decoder = make_decoder(self.likelihood, spec.levels, config.learn_variance, config.sigma, spec.dequantized)
+        self.pixel_decoder = make_decoder(
+            self.likelihood, spec.levels, config.learn_variance, config.sigma, spec.dequantized
+        )
         self.out_per_pixel = self.pixel_decoder.values_per_pixel
         c, h, w = spec.image_shape
         label_dim = spec.num_classes if config.conditional else 0
@@ -47,7 +50,9 @@ class VAE(GenerativeModel):
         if config.arch == "mlp":
             hidden = [config.hidden] * config.hidden_layers
             self.encoder = mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
-            self.decoder = mlp([L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation)
+            self.decoder = mlp(
+                [L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation
+            )
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
@@ -177,7 +182,12 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, labels: torch.Tensor | int | None = None, mode: str | None = None, temperature: float = 1.0, **_: Any
+        self,
+        n: int,
+        labels: torch.Tensor | int | None = None,
+        mode: str | None = None,
+        temperature: float = 1.0,
+        **_: Any,
     ) -> torch.Tensor:
         """Draw z ~ N(0, I) (scaled by ``temperature``), decode; return the decoder mean, or
         with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""

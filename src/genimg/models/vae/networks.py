@@ -1,4 +1,5 @@
 """The VAE's encoder and decoder networks: an MLP, or convolutions that halve the image each stage."""
+
 from __future__ import annotations
 
 import torch

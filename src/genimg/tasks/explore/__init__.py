@@ -30,6 +30,7 @@ directory into ``RUN/explore/`` and is what ``genimg explore`` calls.
     runners.py          each view on a run directory (RUNNERS)
     run.py              explore
 """
+
 from genimg.tasks.explore.interpolation import Interpolation, draw_interpolation, interpolation
 from genimg.tasks.explore.manifold import Manifold, draw_manifold, manifold
 from genimg.tasks.explore.options import BETWEEN, ExploreOptions

@@ -3,6 +3,7 @@
 Each cell is one image; the table is shown with imshow(interpolation="nearest") at an integer
 number of screen pixels per image pixel, so 8x8 digits stay crisp and legible.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -33,8 +34,12 @@ def pixel_scale(height: int) -> int:
     return max(2, 80 // height)
 
 
-def tile(cells: list[list[torch.Tensor | None]], col_gaps: dict[int, int] | None = None,
-         row_gaps: dict[int, int] | None = None, fill: float = 1.0) -> Tiling:
+def tile(
+    cells: list[list[torch.Tensor | None]],
+    col_gaps: dict[int, int] | None = None,
+    row_gaps: dict[int, int] | None = None,
+    fill: float = 1.0,
+) -> Tiling:
     """Tile a table of CHW images (None = empty cell) into one HWC array.
 
     ``col_gaps``/``row_gaps`` add extra image pixels after a column/row index."""
@@ -55,12 +60,17 @@ def tile(cells: list[list[torch.Tensor | None]], col_gaps: dict[int, int] | None
         for c, cell in enumerate(row):
             if cell is not None:
                 array[tops[r] : tops[r] + h, lefts[c] : lefts[c] + w] = _to_hwc(cell)
-    return Tiling(array, [left + (w - 1) / 2 for left in lefts], [top + (h - 1) / 2 for top in tops],
-                  [top + h - 0.5 for top in tops])
+    return Tiling(
+        array,
+        [left + (w - 1) / 2 for left in lefts],
+        [top + (h - 1) / 2 for top in tops],
+        [top + h - 0.5 for top in tops],
+    )
 
 
-def tiled_figure(array: np.ndarray, scale: int, left: float = 1.4, right: float = 0.2, bottom: float = 0.7,
-                 top: float = 0.7) -> tuple[Figure, Axes]:
+def tiled_figure(
+    array: np.ndarray, scale: int, left: float = 1.4, right: float = 0.2, bottom: float = 0.7, top: float = 0.7
+) -> tuple[Figure, Axes]:
     """A figure whose axes show ``array`` at exactly ``scale`` screen pixels per array pixel,
     with margins (inches) for tick labels and the title."""
     width_in = array.shape[1] * scale / DPI
@@ -84,7 +94,7 @@ def space_title(space: LatentSpace) -> str:
 
 
 def class_note(labels: torch.Tensor | None) -> str:
-    """", class K" for a figure decoded with one class K; nothing for an unconditional model."""
+    """ ", class K" for a figure decoded with one class K; nothing for an unconditional model."""
     return f", class {int(labels[0])}" if labels is not None else ""
 
 

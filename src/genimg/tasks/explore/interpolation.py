@@ -1,4 +1,5 @@
 """The ``interp`` view: decoded paths (linear or slerp) between two codes, row by row."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,13 +61,16 @@ def interpolation(
         raise UserError("give both start and end images, or neither (then the ends are prior draws from the seed)")
     if start is not None:
         if not space.can_encode:
-            raise UserError(f"interpolating between images needs an encoder, and a {space.model.family} has none; "
-                            "interpolate between seeds instead (--between seeds)")
+            raise UserError(
+                f"interpolating between images needs an encoder, and a {space.model.family} has none; "
+                "interpolate between seeds instead (--between seeds)"
+            )
         check_images(start, space)
         check_images(end, space)
         if start.shape != end.shape:
-            raise UserError(f"start and end must hold the same number of images, got {tuple(start.shape)} "
-                            f"and {tuple(end.shape)}")
+            raise UserError(
+                f"start and end must hold the same number of images, got {tuple(start.shape)} and {tuple(end.shape)}"
+            )
         pairs = start.shape[0]
     elif pairs < 1:
         raise UserError(f"pairs must be at least 1, got {pairs}")
@@ -92,8 +96,15 @@ def interpolation(
         names = [f"draws {2 * i + 1}-{2 * i + 2}" for i in range(pairs)]
     if y is not None:
         names = [f"{name}, class {int(k)}" for name, k in zip(names, y)]
-    result = Interpolation(method, t.float(), codes.cpu(), images, None if y is None else y.cpu(),
-                           None if start is None else (start.cpu().float(), end.cpu().float()), names)
+    result = Interpolation(
+        method,
+        t.float(),
+        codes.cpu(),
+        images,
+        None if y is None else y.cpu(),
+        None if start is None else (start.cpu().float(), end.cpu().float()),
+        names,
+    )
     return with_figure(result, out, lambda r: draw_interpolation(r, space, seed))
 
 
@@ -114,8 +125,11 @@ def draw_interpolation(result: Interpolation, space: LatentSpace, seed: int = 0)
     ax.set_xticks(tiling.x_centres, ["start", *t_labels, "end"] if has_ends else t_labels, fontsize=8)
     ax.set_xlabel("t (fraction of the path)", fontsize=9)
     ax.set_yticks(tiling.y_centres, result.row_names, fontsize=8)
-    what = ("between test images (outer columns: the images themselves)" if has_ends
-            else f"between prior draws (seed {seed})")
+    what = (
+        "between test images (outer columns: the images themselves)"
+        if has_ends
+        else f"between prior draws (seed {seed})"
+    )
     name = "Linear" if result.method == "linear" else "Spherical (slerp)"
     ax.set_title(f"{name} interpolation {what}\n{space_title(space)}", fontsize=10)
     return figure

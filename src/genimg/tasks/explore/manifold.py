@@ -1,4 +1,5 @@
 """The ``manifold`` view: an n x n grid of decoded codes spanning two directions of the latent."""
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,9 @@ def manifold(
         basis = "prior quantiles"
     else:
         if images is None:
-            raise UserError(f"the manifold of a {space.dim}-D latent needs test images to find its "
-                            "principal directions")
+            raise UserError(
+                f"the manifold of a {space.dim}-D latent needs test images to find its principal directions"
+            )
         if span <= 0:
             raise UserError(f"span must be positive, got {span}")
         check_images(images, space)
@@ -71,8 +73,10 @@ def manifold(
         axis = torch.linspace(-span, span, n, dtype=torch.float64)
         coords = _grid(axis, axis)  # in standard deviations along each direction
         codes = mean + (coords[..., :1] * stds[0]) * directions[0] + (coords[..., 1:] * stds[1]) * directions[1]
-        axes = (f"PC1 of the codes, in std ({ratios[0]:.0%} of variance)",
-                f"PC2 of the codes, in std ({ratios[1]:.0%} of variance)")
+        axes = (
+            f"PC1 of the codes, in std ({ratios[0]:.0%} of variance)",
+            f"PC2 of the codes, in std ({ratios[1]:.0%} of variance)",
+        )
         basis = "principal directions"
     check_label(space, label)
     y = space.labels_for(0 if label is None else label, n * n) if space.conditional else None
@@ -88,13 +92,17 @@ def draw_manifold(result: Manifold, space: LatentSpace, note: str = "") -> Figur
     tiling = tile([[result.images[r, c] for c in range(n)] for r in range(n)])
     figure, ax = tiled_figure(tiling.array, scale, left=1.0, bottom=0.9, top=0.8)
     ticks = _tick_subset(n)
-    ax.set_xticks([tiling.x_centres[c] for c in ticks], [_number(result.coords[0, c, 0]) for c in ticks],
-                  fontsize=8, rotation=90)
+    ax.set_xticks(
+        [tiling.x_centres[c] for c in ticks], [_number(result.coords[0, c, 0]) for c in ticks], fontsize=8, rotation=90
+    )
     ax.set_yticks([tiling.y_centres[r] for r in ticks], [_number(result.coords[r, 0, 1]) for r in ticks], fontsize=8)
     ax.set_xlabel(result.axes[0], fontsize=9)
     ax.set_ylabel(result.axes[1], fontsize=9)
-    how = ("decoded on the prior's quantiles" if result.basis == "prior quantiles"
-           else "decoded along the two leading principal directions of the encoded test set")
+    how = (
+        "decoded on the prior's quantiles"
+        if result.basis == "prior quantiles"
+        else "decoded along the two leading principal directions of the encoded test set"
+    )
     ax.set_title(f"Latent manifold, {how}\n{space_title(space)}{note}", fontsize=10)
     return figure
 
@@ -107,8 +115,9 @@ def _grid(x_axis: torch.Tensor, y_axis: torch.Tensor) -> torch.Tensor:
     return torch.stack([xs, ys], -1)
 
 
-def _principal_directions(codes: torch.Tensor,
-                          k: int) -> tuple[torch.Tensor, list[torch.Tensor], list[float], list[float]]:
+def _principal_directions(
+    codes: torch.Tensor, k: int
+) -> tuple[torch.Tensor, list[torch.Tensor], list[float], list[float]]:
     """Mean, the k leading principal directions (unit vectors), their standard deviations and
     shares of the total variance: scikit-learn's PCA, as in the scatter's PCA panel."""
     if codes.shape[0] < 2:

@@ -1,4 +1,5 @@
 """What ``explore`` (and ``genimg explore``) lets a user choose, shared by the views it runs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Paths between codes for interpolation: straight lines and great circles (slerp)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The test images the views of a run are drawn from: the split loaded once, picked with the seed."""
+
 from __future__ import annotations
 
 from functools import cached_property

@@ -1,4 +1,5 @@
 """The ``recon`` view: images beside their decoded codes, each scored with MSE and SSIM."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,13 @@ class Reconstructions:
     path: Path | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"images": int(self.mse.numel()), "mse_mean": float(self.mse.mean()),
-                "ssim_mean": float(self.ssim.mean()), "mse": self.mse.tolist(), "ssim": self.ssim.tolist()}
+        return {
+            "images": int(self.mse.numel()),
+            "mse_mean": float(self.mse.mean()),
+            "ssim_mean": float(self.ssim.mean()),
+            "mse": self.mse.tolist(),
+            "ssim": self.ssim.tolist(),
+        }
 
 
 @torch.inference_mode()
@@ -49,8 +55,13 @@ def reconstructions(
     y = space.labels_for(labels, images.shape[0])
     recon = in_batches(space.reconstruct, images, y).float().clamp(0, 1)
     originals = images.to(recon.device).float()
-    result = Reconstructions(originals.cpu(), recon.cpu(), None if labels is None else torch.as_tensor(labels).cpu(),
-                             mse(recon, originals).per_image, ssim(recon, originals).per_image)
+    result = Reconstructions(
+        originals.cpu(),
+        recon.cpu(),
+        None if labels is None else torch.as_tensor(labels).cpu(),
+        mse(recon, originals).per_image,
+        ssim(recon, originals).per_image,
+    )
     return with_figure(result, out, lambda r: draw_reconstructions(r, space, per_row))
 
 
@@ -72,9 +83,18 @@ def draw_reconstructions(result: Reconstructions, space: LatentSpace, per_row: i
     ax.set_xticks([])
     for b, block in enumerate(score_rows):
         for c, i in enumerate(block):
-            ax.text(tiling.x_centres[c], tiling.bottoms[2 * b + 1] + 0.3,
-                    f"MSE {float(result.mse[i]):.4f}\nSSIM {float(result.ssim[i]):.3f}",
-                    ha="center", va="top", fontsize=7, linespacing=1.1)
-    ax.set_title(f"Reconstructions ({space_title(space)})\nmean MSE {float(result.mse.mean()):.4f}, "
-                 f"mean SSIM {float(result.ssim.mean()):.3f} over {n} test images", fontsize=10)
+            ax.text(
+                tiling.x_centres[c],
+                tiling.bottoms[2 * b + 1] + 0.3,
+                f"MSE {float(result.mse[i]):.4f}\nSSIM {float(result.ssim[i]):.3f}",
+                ha="center",
+                va="top",
+                fontsize=7,
+                linespacing=1.1,
+            )
+    ax.set_title(
+        f"Reconstructions ({space_title(space)})\nmean MSE {float(result.mse.mean()):.4f}, "
+        f"mean SSIM {float(result.ssim.mean()):.3f} over {n} test images",
+        fontsize=10,
+    )
     return figure

@@ -1,5 +1,6 @@
 """``explore(run, ...)``: the views of a run directory's kept model, on its test split, into
 RUN/explore/; what ``genimg explore`` calls."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -16,8 +17,14 @@ from genimg.tasks.explore.space import latent_space
 from genimg.tasks.explore.views import VIEWS, require_view, supported_views
 
 
-def explore(run: str | Path, what: str | Sequence[str] = "all", options: ExploreOptions | None = None,
-            out: str | Path | None = None, ema: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+def explore(
+    run: str | Path,
+    what: str | Sequence[str] = "all",
+    options: ExploreOptions | None = None,
+    out: str | Path | None = None,
+    ema: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run views on a run directory's kept model and its test split, writing PNGs into
     ``out`` (default RUN/explore/). ``what`` is a view, a list of views or "all" (every view the
     model serves; the others are skipped with a note). Returns {view: result}, with one entry per

@@ -1,5 +1,6 @@
 """One runner per view: the view on a run's test split with the user's options, its figure in
 the output directory and one line in the log. ``RUNNERS`` maps each view to its runner."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,8 +38,9 @@ def run_recon(exploration: Exploration) -> dict[str, Any]:
     idx = test.pick(options.n or 16)
     result = reconstructions(space, test.split.images[idx], test.split.labels[idx], out=out_dir / "recon.png")
     write_json(out_dir / "recon.json", result.summary())
-    exploration.log(f"recon: mean MSE {float(result.mse.mean()):.4f}, mean SSIM {float(result.ssim.mean()):.3f} "
-                    f"-> {result.path}")
+    exploration.log(
+        f"recon: mean MSE {float(result.mse.mean()):.4f}, mean SSIM {float(result.ssim.mean()):.3f} -> {result.path}"
+    )
     return {"recon": result}
 
 
@@ -53,8 +55,14 @@ def run_interp(exploration: Exploration) -> dict[str, Any]:
         ends = {"pairs": options.n or 6, "labels": options.label}
     results = {}
     for method in options.methods():
-        result = interpolation(space, steps=options.steps or 10, method=method, seed=options.seed,
-                               out=out_dir / f"interp_{method}.png", **ends)
+        result = interpolation(
+            space,
+            steps=options.steps or 10,
+            method=method,
+            seed=options.seed,
+            out=out_dir / f"interp_{method}.png",
+            **ends,
+        )
         results[f"interp_{method}"] = result
         exploration.log(f"interp ({method}, between {between}) -> {result.path}")
     return results
@@ -64,8 +72,14 @@ def run_manifold(exploration: Exploration) -> dict[str, Any]:
     space, options, test, out_dir = exploration.space, exploration.options, exploration.test, exploration.out_dir
     # A 2-D latent is spanned by the prior's quantiles; above that, by the encoded test set.
     split = test.split if space.dim != 2 else None
-    result = manifold(space, n=options.n or 15, images=None if split is None else split.images,
-                      labels=None if split is None else split.labels, label=options.label, out=out_dir / "manifold.png")
+    result = manifold(
+        space,
+        n=options.n or 15,
+        images=None if split is None else split.images,
+        labels=None if split is None else split.labels,
+        label=options.label,
+        out=out_dir / "manifold.png",
+    )
     exploration.log(f"manifold ({result.basis}, {result.images.shape[0]}x{result.images.shape[1]}) -> {result.path}")
     return {"manifold": result}
 
@@ -80,14 +94,23 @@ def run_traverse(exploration: Exploration) -> dict[str, Any]:
         image, label = split.images[options.index], int(split.labels[options.index])
         images, labels = split.images, split.labels
         if options.label is not None and options.label != label:
-            raise UserError(f"test image {options.index} has label {label}; "
-                            "drop --label or pick an image of that class")
+            raise UserError(
+                f"test image {options.index} has label {label}; drop --label or pick an image of that class"
+            )
     else:
         label = options.label
     dims = None if options.n is None else min(options.n, space.dim)  # --n is shared by the views: cap it here
-    result = traversal(space, image=image, label=label if space.conditional else None, dims=dims,
-                       steps=options.steps or 9, images=images, labels=labels, seed=options.seed,
-                       out=out_dir / "traverse.png")
+    result = traversal(
+        space,
+        image=image,
+        label=label if space.conditional else None,
+        dims=dims,
+        steps=options.steps or 9,
+        images=images,
+        labels=labels,
+        seed=options.seed,
+        out=out_dir / "traverse.png",
+    )
     exploration.log(f"traverse ({len(result.dims)} coordinates around a {result.source}) -> {result.path}")
     return {"traverse": result}
 
@@ -96,8 +119,14 @@ def run_scatter(exploration: Exploration) -> dict[str, Any]:
     space, options, test, out_dir = exploration.space, exploration.options, exploration.test, exploration.out_dir
     split = test.split
     idx = test.pick(options.n) if options.n else torch.arange(len(split))
-    result = scatter(space, split.images[idx], split.labels[idx], seed=options.seed, class_names=split.class_names,
-                     out=out_dir / "scatter.png")
+    result = scatter(
+        space,
+        split.images[idx],
+        split.labels[idx],
+        seed=options.seed,
+        class_names=split.class_names,
+        out=out_dir / "scatter.png",
+    )
     exploration.log(f"scatter ({', '.join(result.embeddings)} of {len(idx)} test images) -> {result.path}")
     return {"scatter": result}
 

@@ -1,4 +1,5 @@
 """The ``scatter`` view: the encoded test set laid out in 2-D, coloured by label."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -59,8 +60,9 @@ def scatter(
         axis_labels["latent"] = ("z1", "z2")
     else:
         if codes.shape[0] < MIN_IMAGES_TO_EMBED:
-            raise UserError(f"PCA and t-SNE of the codes need at least {MIN_IMAGES_TO_EMBED} images, "
-                            f"got {codes.shape[0]}")
+            raise UserError(
+                f"PCA and t-SNE of the codes need at least {MIN_IMAGES_TO_EMBED} images, got {codes.shape[0]}"
+            )
         pca = PCA(n_components=2, random_state=seed).fit(codes.numpy())
         embeddings["PCA"] = pca.transform(codes.numpy())
         ratio = pca.explained_variance_ratio_
@@ -87,8 +89,9 @@ def draw_scatter(result: Scatter, space: LatentSpace, class_names: Sequence[str]
         for k in classes:
             mask = labels == k
             name = class_names[k] if class_names is not None and k < len(class_names) else str(k)
-            ax.scatter(xy[mask, 0], xy[mask, 1], s=10, color=colours(k % colours.N), label=name, alpha=0.8,
-                       linewidths=0)
+            ax.scatter(
+                xy[mask, 0], xy[mask, 1], s=10, color=colours(k % colours.N), label=name, alpha=0.8, linewidths=0
+            )
         ax.set_xlabel(result.axis_labels[panel][0], fontsize=9)
         ax.set_ylabel(result.axis_labels[panel][1], fontsize=9)
         ax.set_title(panel if panel != "latent" else "codes", fontsize=10)

@@ -1,4 +1,5 @@
 """The latent space a view works in, and the checked, batched calls every view makes on it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,8 +21,9 @@ def latent_space(model: GenerativeModel | LatentSpace, ddim_steps: int = 50) -> 
     return model.latent_space(steps=ddim_steps)
 
 
-def in_batches(fn: Callable[..., torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor | None,
-               batch: int = ENCODE_BATCH) -> torch.Tensor:
+def in_batches(
+    fn: Callable[..., torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor | None, batch: int = ENCODE_BATCH
+) -> torch.Tensor:
     """``fn(inputs, labels)`` (an encode or a decode) over chunks of ``batch`` rows, concatenated."""
     chunks = []
     for start in range(0, inputs.shape[0], batch):

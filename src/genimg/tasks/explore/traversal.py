@@ -1,4 +1,5 @@
 """The ``traverse`` view: one latent coordinate per row, moved around one code."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -77,8 +78,9 @@ def traversal(
         base = space.encode(check_images(image[None], space), y1)[0].cpu()
         source = "test image"
     elif image is not None:
-        raise UserError(f"a {space.model.family} has no encoder to find a test image's code; "
-                        "traverse around a seed instead")
+        raise UserError(
+            f"a {space.model.family} has no encoder to find a test image's code; traverse around a seed instead"
+        )
     else:
         base = space.prior(1, generator)[0].cpu()
         source = f"prior draw (seed {seed})"
@@ -88,8 +90,16 @@ def traversal(
         codes[row, :, d] = base[d] + offsets
     y = None if y1 is None else y1.expand(len(dim_list) * steps)
     decoded = in_batches(space.decode, codes.reshape(-1, space.dim), y).float().cpu()
-    result = Traversal(dim_list, offsets, base, codes, decoded.reshape(len(dim_list), steps, *decoded.shape[1:]),
-                       activity, source, None if image is None else image.cpu().float())
+    result = Traversal(
+        dim_list,
+        offsets,
+        base,
+        codes,
+        decoded.reshape(len(dim_list), steps, *decoded.shape[1:]),
+        activity,
+        source,
+        None if image is None else image.cpu().float(),
+    )
     return with_figure(result, out, lambda r: draw_traversal(r, space, class_note(y1)))
 
 
@@ -123,11 +133,17 @@ def draw_traversal(result: Traversal, space: LatentSpace, note: str = "") -> Fig
     offsets = [f"{float(o):+.2g}" for o in result.offsets]
     ax.set_xticks(tiling.x_centres, (["input"] if has_source else []) + offsets, fontsize=8)
     ax.set_xlabel("offset added to the row's coordinate (prior std)", fontsize=9)
-    names = [f"z{d + 1}" + (f" (var {float(result.activity[d]):.2f})" if result.activity is not None else "")
-             for d in result.dims]
+    names = [
+        f"z{d + 1}" + (f" (var {float(result.activity[d]):.2f})" if result.activity is not None else "")
+        for d in result.dims
+    ]
     ax.set_yticks(tiling.y_centres, names, fontsize=8)
-    legend = ("\nvar: variance of the coordinate's code over the test set (near 0: a coordinate the encoder ignores)"
-              if result.activity is not None else "")
-    ax.set_title(f"Traversals around a {result.source}: one coordinate per row\n{space_title(space)}{note}{legend}",
-                 fontsize=10)
+    legend = (
+        "\nvar: variance of the coordinate's code over the test set (near 0: a coordinate the encoder ignores)"
+        if result.activity is not None
+        else ""
+    )
+    ax.set_title(
+        f"Traversals around a {result.source}: one coordinate per row\n{space_title(space)}{note}{legend}", fontsize=10
+    )
     return figure

@@ -7,6 +7,7 @@
   also needs an encoder unless the latent is 2-D.
 - ``scatter`` needs an encoder.
 """
+
 from __future__ import annotations
 
 from genimg.errors import UserError
@@ -27,9 +28,11 @@ def supported_views(space: LatentSpace) -> dict[str, str | None]:
         reasons["manifold"] = f"the manifold needs a low-dimensional latent with an N(0, I) prior; {why}"
         reasons["traverse"] = f"traversals vary one latent coordinate at a time; {why}"
     elif space.dim != 2 and not space.can_encode:
-        reasons["manifold"] = (f"the manifold of a {space.dim}-D latent is spanned by the principal directions of "
-                               f"the encoded test set, and a {family} has no encoder "
-                               "(train it with latent_dim=2 for a manifold)")
+        reasons["manifold"] = (
+            f"the manifold of a {space.dim}-D latent is spanned by the principal directions of "
+            f"the encoded test set, and a {family} has no encoder "
+            "(train it with latent_dim=2 for a manifold)"
+        )
     return reasons
 
 

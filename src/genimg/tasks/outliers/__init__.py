@@ -30,6 +30,7 @@ Modules: ``options`` (the scores and OutlierOptions), ``ood_sets``, ``scores``, 
 sets.png) and ``detect`` (``detect_outliers``, which writes RUN/outliers/). ``genimg outliers``
 is the command line.
 """
+
 from genimg.tasks.outliers.background import background_config, background_dir, background_model
 from genimg.tasks.outliers.detect import detect_outliers
 from genimg.tasks.outliers.likelihood import cached_negative_log_likelihood, negative_log_likelihood

@@ -6,6 +6,7 @@ makes an image cheap to describe in general (smoothness, flat regions), so the r
 it keeps what is specific to the data. It is trained on first use and kept as a run directory
 in RUN/outliers/background/mu<mu>-seed<seed>/; an interrupted training resumes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ def background_dir(run_path: str | Path, mu: float, seed: int) -> Path:
     return Path(run_path) / "outliers" / "background" / f"mu{mu:g}-seed{seed}"
 
 
-def background_config(config: RunConfig, path: Path, mu: float, seed: int,
-                      overrides: list[str] | None = None) -> RunConfig:
+def background_config(
+    config: RunConfig, path: Path, mu: float, seed: int, overrides: list[str] | None = None
+) -> RunConfig:
     """The run's config with perturbed training data, written to ``path``. It is selected by val
     loss on perturbed data (FID against perturbed images would mean little) and skips the
     end-of-training likelihood (outlier scoring computes what it needs)."""
@@ -44,8 +46,9 @@ def background_config(config: RunConfig, path: Path, mu: float, seed: int,
     return apply_overrides(apply_overrides(config, base), list(overrides or []))
 
 
-def background_model(run_path: str | Path, mu: float, seed: int, overrides: list[str] | None = None, *,
-                     progress: bool = True, log=print) -> GenerativeModel:
+def background_model(
+    run_path: str | Path, mu: float, seed: int, overrides: list[str] | None = None, *, progress: bool = True, log=print
+) -> GenerativeModel:
     """The background model for the likelihood ratio: loaded from its cached run directory, or
     trained now (resumed if a previous training was interrupted)."""
     run = RunDir.open(run_path)

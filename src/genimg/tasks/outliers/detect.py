@@ -6,6 +6,7 @@ written last, so its presence means the directory is complete), table.csv (one r
 and set), table.md (AUROC / AUPR / FPR@95 tables and mean NLLs), hist_<score>.png and
 sets.png. Per-image likelihoods are kept in RUN/outliers/cache/ (``likelihood.py``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,14 @@ from genimg.tasks.outliers.summary import detection_rows, likelihood_summary
 from genimg.tasks.outliers.tables import format_csv, format_markdown
 
 
-def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None, *, out: str | Path | None = None,
-                    ema: bool = True, log=print) -> dict[str, Any]:
+def detect_outliers(
+    run_path: str | Path,
+    options: OutlierOptions | None = None,
+    *,
+    out: str | Path | None = None,
+    ema: bool = True,
+    log=print,
+) -> dict[str, Any]:
     """Score the run's test split and the OOD sets, write RUN/outliers/ (or ``out``), return table.json's content."""
     options = options or OutlierOptions()
     options.check()
@@ -52,10 +59,17 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
 
     test = load_split(config.data, "test", "cpu")
     test_images = at_most(test.images, options.n, generator)
-    data_options = {"dataset": config.data.dataset, "classes": config.data.classes, "root": config.data.root,
-                    "image_size": config.data.image_size, "binarize": config.data.binarize}
-    ood_sets: list[OODSet] = [make_ood_set(name, model.spec, test, options.n or len(test), generator,
-                                           data_options=data_options) for name in set_names]
+    data_options = {
+        "dataset": config.data.dataset,
+        "classes": config.data.classes,
+        "root": config.data.root,
+        "image_size": config.data.image_size,
+        "binarize": config.data.binarize,
+    }
+    ood_sets: list[OODSet] = [
+        make_ood_set(name, model.spec, test, options.n or len(test), generator, data_options=data_options)
+        for name in set_names
+    ]
     skipped = {s.name: s.skipped for s in ood_sets if s.images is None}
     for name, why in skipped.items():
         log(f"skipping OOD set '{name}': {why}")
@@ -78,8 +92,9 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
                 item.nll, bound_name = cached_negative_log_likelihood(model, item.images, cache, **likelihood)
     if "ratio" in scores:
         with _cpu_timer(timings, "background_training"):
-            background = background_model(run.path, options.mu, options.seed, options.background,
-                                          progress=options.progress, log=log)
+            background = background_model(
+                run.path, options.mu, options.seed, options.background, progress=options.progress, log=log
+            )
         with _cpu_timer(timings, "nll_background"):
             for item in _each(per_image, "background likelihood", options.progress):
                 item.nll_background, _ = cached_negative_log_likelihood(background, item.images, cache, **likelihood)
@@ -120,8 +135,14 @@ def detect_outliers(run_path: str | Path, options: OutlierOptions | None = None,
     return table
 
 
-def write_outputs(table: dict[str, Any], by_name: dict[str, ScoredSet], scores: list[str], set_names: list[str],
-                  out_dir: Path, options: OutlierOptions) -> None:
+def write_outputs(
+    table: dict[str, Any],
+    by_name: dict[str, ScoredSet],
+    scores: list[str],
+    set_names: list[str],
+    out_dir: Path,
+    options: OutlierOptions,
+) -> None:
     """The histograms and sets.png, then table.md, table.csv and, last, table.json."""
     for score in scores:
         figure = histogram_figure(score, by_name, set_names, table["rows"], options.batch_sizes, options.seed)

@@ -1,6 +1,7 @@
 """The pictures of an outlier-detection call: hist_<score>.png, test vs OOD histograms of one
 score (one panel per OOD set, and per batch size for typicality), and sets.png, a row of
 test images above a row of each OOD set."""
+
 from __future__ import annotations
 
 import math
@@ -20,12 +21,23 @@ PANELS_PER_ROW = 4  # histogram panels per row in hist_<score>.png
 EXAMPLES_PER_SET = 16  # images per row of sets.png
 HISTOGRAM_BINS = 40
 HISTOGRAM_DPI = 90
-AXIS_LABELS = {"nll": "NLL (nats)", "ratio": "NLL - NLL_bg (nats)", "complexity": "S = -log2 p - L (bits)",
-               "typicality": "|batch mean NLL - val mean| (nats)", "disc": "-D(x) (logit)"}
+AXIS_LABELS = {
+    "nll": "NLL (nats)",
+    "ratio": "NLL - NLL_bg (nats)",
+    "complexity": "S = -log2 p - L (bits)",
+    "typicality": "|batch mean NLL - val mean| (nats)",
+    "disc": "-D(x) (logit)",
+}
 
 
-def histogram_figure(score: str, by_name: dict[str, ScoredSet], set_names: list[str], rows: list[dict[str, Any]],
-                     batch_sizes: tuple[int, ...], seed: int) -> Figure:
+def histogram_figure(
+    score: str,
+    by_name: dict[str, ScoredSet],
+    set_names: list[str],
+    rows: list[dict[str, Any]],
+    batch_sizes: tuple[int, ...],
+    seed: int,
+) -> Figure:
     """One panel per OOD set (and per batch size M for typicality): test vs OOD histograms on
     shared bins, at most PANELS_PER_ROW panels to a row, each titled with its row's AUROC."""
     sizes = batch_sizes if score == "typicality" else (None,)
@@ -53,8 +65,9 @@ def histogram_figure(score: str, by_name: dict[str, ScoredSet], set_names: list[
         lo, hi = np.percentile(values, [0.5, 99.5])
         bins = np.linspace(lo, hi if hi > lo else lo + 1, HISTOGRAM_BINS)
         ax.hist(_clipped(inside, bins), bins=bins, alpha=0.55, density=True, label="test (in)", color="tab:blue")
-        ax.hist(_clipped(outside, bins), bins=bins, alpha=0.55, density=True, label=f"{set_name} (out)",
-                color="tab:red")
+        ax.hist(
+            _clipped(outside, bins), bins=bins, alpha=0.55, density=True, label=f"{set_name} (out)", color="tab:red"
+        )
         ax.set_title(f"{set_name}{f', M={m}' if m else ''}: AUROC {row['auroc']:.3f}", fontsize=9)
         ax.set_xlabel(AXIS_LABELS[score], fontsize=8)
         ax.tick_params(labelsize=7)

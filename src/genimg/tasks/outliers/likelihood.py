@@ -9,6 +9,7 @@ estimate (one random term per block of t_stride timesteps): unbiased, but on dig
 per-image noise is ~160 nats at t_stride = 10 against gaps of tens of nats between sets,
 because the first few terms dominate the sum; use it only for a quick look.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,15 @@ from genimg.models.base import GenerativeModel
 from genimg.rng import fixed_seed
 
 
-def negative_log_likelihood(model: GenerativeModel, images: torch.Tensor, *, k: int = 100, t_stride: int = 1,
-                            batch_size: int = 100, seed: int = 0) -> tuple[torch.Tensor, str]:
+def negative_log_likelihood(
+    model: GenerativeModel,
+    images: torch.Tensor,
+    *,
+    k: int = 100,
+    t_stride: int = 1,
+    batch_size: int = 100,
+    seed: int = 0,
+) -> tuple[torch.Tensor, str]:
     """Per-image -log p(x) in nats (float64) from the tightest bound the family returns, and its name.
 
     The estimator's noise is seeded with ``seed``, so a model and its background model scoring
@@ -43,8 +51,9 @@ def negative_log_likelihood(model: GenerativeModel, images: torch.Tensor, *, k: 
     return torch.cat(values), bound_name
 
 
-def cached_negative_log_likelihood(model: GenerativeModel, images: torch.Tensor, cache_dir: Path,
-                                   **options: Any) -> tuple[torch.Tensor, str]:
+def cached_negative_log_likelihood(
+    model: GenerativeModel, images: torch.Tensor, cache_dir: Path, **options: Any
+) -> tuple[torch.Tensor, str]:
     """``negative_log_likelihood``, remembered in ``cache_dir`` under a fingerprint of the model's
     config, weights, the images and the options: the exact diffusion bound costs ~1.3 CPU-seconds
     per image, and asking for one more score, or re-running a benchmark, should not pay it again.

@@ -20,6 +20,7 @@ is continuous), so that a discrete likelihood is defined on them exactly as on t
                any other data, all its splits (a registered dataset: its test split),
                resized to the model's size, converted to its channels, quantised.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ def valid_set_names() -> str:
 
 
 def parse_set_names(text: str | list[str] | None) -> list[str]:
-    """"uniform,constant" (or a list) -> names; "all" or nothing -> every built-in set.
+    """ "uniform,constant" (or a list) -> names; "all" or nothing -> every built-in set.
 
     Unknown names raise a UserError listing the valid ones; a dataset name is accepted if the
     data registry knows it (whether it loads offline is found out when it is loaded)."""
@@ -166,10 +167,14 @@ def _heldout(spec: DataSpec, n: int, generator: torch.Generator, data: dict) -> 
     description = BUILTIN_SETS["heldout"]
     classes = data.get("classes")
     if classes is None:
-        return OODSet("heldout", description, None,
-                      skipped="the run was trained on every class, so no class is held out; train with "
-                              "data.classes=[...] leaving some out (e.g. classes=[0,1,2,3,4,5,6,7,8]) "
-                              "to test on the rest")
+        return OODSet(
+            "heldout",
+            description,
+            None,
+            skipped="the run was trained on every class, so no class is held out; train with "
+            "data.classes=[...] leaving some out (e.g. classes=[0,1,2,3,4,5,6,7,8]) "
+            "to test on the rest",
+        )
     options = {k: data.get(k) for k in ("root", "image_size", "binarize")}
     splits = [load_dataset(data["dataset"], split, **options) for split in ("train", "val", "test")]
     images = torch.cat([s.images for s in splits])
@@ -177,10 +182,14 @@ def _heldout(spec: DataSpec, n: int, generator: torch.Generator, data: dict) -> 
     unseen = sorted(set(range(splits[0].num_classes)) - set(classes))
     keep = ~torch.isin(labels, torch.as_tensor(list(classes), dtype=torch.long))
     if not keep.any():
-        return OODSet("heldout", description, None,
-                      skipped=f"the dataset has no images outside the trained classes {classes}")
-    return OODSet("heldout", f"classes {unseen}, which the run never saw (all splits)",
-                  fit_to_spec(at_most(images[keep], n, generator), spec))
+        return OODSet(
+            "heldout", description, None, skipped=f"the dataset has no images outside the trained classes {classes}"
+        )
+    return OODSet(
+        "heldout",
+        f"classes {unseen}, which the run never saw (all splits)",
+        fit_to_spec(at_most(images[keep], n, generator), spec),
+    )
 
 
 def natural_patches(spec: DataSpec, n: int, generator: torch.Generator) -> torch.Tensor:

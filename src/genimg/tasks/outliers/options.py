@@ -3,6 +3,7 @@
 Every score is oriented so that higher = more out-of-distribution; the package docstring
 describes each one and its reference.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ class OutlierOptions:
         if self.t_stride < 1:
             raise UserError(f"--t-stride must be at least 1 (1 = the exact diffusion bound), got {self.t_stride}")
         if not 0 < self.mu < 1:
-            raise UserError(f"--mu (fraction of perturbed pixels) must lie in (0, 1), got {self.mu}; "
-                            "Ren et al. use 0.1-0.2")
+            raise UserError(
+                f"--mu (fraction of perturbed pixels) must lie in (0, 1), got {self.mu}; Ren et al. use 0.1-0.2"
+            )
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             raise UserError(f"--batch-sizes must be positive integers (e.g. 2,5,10), got {list(self.batch_sizes)}")
         if self.batch_size < 1:
@@ -55,12 +57,16 @@ class OutlierOptions:
 
 def resolve_scores(names: list[str] | str | None, model: GenerativeModel) -> list[str]:
     """Requested score names, checked; None -> every score this family supports."""
-    supported = [s for s in SCORES if (s == "disc" and model.has("discriminator"))
-                 or (s in LIKELIHOOD_SCORES and model.has("likelihood"))]
+    supported = [
+        s
+        for s in SCORES
+        if (s == "disc" and model.has("discriminator")) or (s in LIKELIHOOD_SCORES and model.has("likelihood"))
+    ]
     if names is None:
         if not supported:
-            raise UserError(f"the {model.family} family has neither a likelihood nor a discriminator "
-                            "to score outliers with")
+            raise UserError(
+                f"the {model.family} family has neither a likelihood nor a discriminator to score outliers with"
+            )
         return supported
     items = [s.strip() for s in names.split(",")] if isinstance(names, str) else list(names)
     items = [s for s in items if s]
@@ -69,8 +75,10 @@ def resolve_scores(names: list[str] | str | None, model: GenerativeModel) -> lis
             raise UserError(f"unknown score '{name}'; choose from {', '.join(SCORES)} (comma-separated)")
         if name not in supported:
             needs = "a discriminator" if name == "disc" else "a likelihood"
-            raise UserError(f"score '{name}' needs {needs}, which the {model.family} family lacks; "
-                            f"for this run choose from {', '.join(supported) or 'nothing'}")
+            raise UserError(
+                f"score '{name}' needs {needs}, which the {model.family} family lacks; "
+                f"for this run choose from {', '.join(supported) or 'nothing'}"
+            )
     if not items:
         raise UserError(f"no score given; choose from {', '.join(SCORES)} (comma-separated)")
     return list(dict.fromkeys(items))

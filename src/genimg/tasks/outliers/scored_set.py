@@ -1,5 +1,6 @@
 """One image set's per-image quantities (NLL, background NLL, PNG bits, discriminator logit),
 and the scores read from them: per image, or per batch for the typicality test."""
+
 from __future__ import annotations
 
 import zlib
@@ -39,8 +40,9 @@ class ScoredSet:
         raise KeyError(name)
 
 
-def typicality_batches(by_name: dict[str, ScoredSet], set_name: str, m: int,
-                       seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def typicality_batches(
+    by_name: dict[str, ScoredSet], set_name: str, m: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Typicality statistics of the test batches and of the OOD set's batches, for batches of m,
     against the val split's mean NLL. The batches are a function of (seed, m, set) only, so every
     call draws the same ones (the table and the histograms agree)."""

@@ -7,6 +7,7 @@
 
 The likelihoods themselves are in ``likelihood.py``, the background model in ``background.py``.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,6 +64,8 @@ def typicality_statistic(batch_nll: torch.Tensor, reference_mean: float) -> torc
 def discriminator_scores(model: GenerativeModel, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """-D(x) per image: the discriminator's "looks fake" direction, so higher = more OOD."""
     with torch.inference_mode():
-        logits = [model.discriminator_score(images[start : start + batch_size].to(model.device))
-                  for start in range(0, images.shape[0], batch_size)]
+        logits = [
+            model.discriminator_score(images[start : start + batch_size].to(model.device))
+            for start in range(0, images.shape[0], batch_size)
+        ]
     return torch.cat([-logit.double().cpu().flatten() for logit in logits])

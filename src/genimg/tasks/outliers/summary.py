@@ -1,5 +1,6 @@
 """The numbers of table.json: one detection row per score and OOD set (per batch size for
 typicality), and each set's likelihood next to the test split's."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,9 @@ from genimg.evaluate.detection import detection_metrics
 from genimg.tasks.outliers.scored_set import ScoredSet, typicality_batches
 
 
-def detection_rows(scores: list[str], by_name: dict[str, ScoredSet], set_names: list[str],
-                   batch_sizes: tuple[int, ...], seed: int) -> list[dict[str, Any]]:
+def detection_rows(
+    scores: list[str], by_name: dict[str, ScoredSet], set_names: list[str], batch_sizes: tuple[int, ...], seed: int
+) -> list[dict[str, Any]]:
     """The test split against each OOD set, for each score: AUROC, AUPR, FPR@95 and the means."""
     rows = []
     test = by_name["test"]
@@ -30,8 +32,9 @@ def detection_rows(scores: list[str], by_name: dict[str, ScoredSet], set_names: 
     return rows
 
 
-def detection_row(score: str, set_name: str, inside: torch.Tensor, outside: torch.Tensor,
-                  batch_size: int | None = None) -> dict[str, Any]:
+def detection_row(
+    score: str, set_name: str, inside: torch.Tensor, outside: torch.Tensor, batch_size: int | None = None
+) -> dict[str, Any]:
     return {
         "score": score,
         "batch_size": batch_size,
@@ -56,7 +59,11 @@ def likelihood_summary(by_name: dict[str, ScoredSet], spec: DataSpec) -> dict[st
     for name, item in by_name.items():
         nll = item.nll
         best = float(nll.min())
-        out[name] = {"nll_nats": float(nll.mean()), "nll_bpd": float(nll.mean()) / (dims * math.log(2)),
-                     "more_likely_than_median_test": float((nll < median_test).double().mean()),
-                     "best_nll_nats": best, "test_less_likely_than_best": float((test_nll > best).double().mean())}
+        out[name] = {
+            "nll_nats": float(nll.mean()),
+            "nll_bpd": float(nll.mean()) / (dims * math.log(2)),
+            "more_likely_than_median_test": float((nll < median_test).double().mean()),
+            "best_nll_nats": best,
+            "test_less_likely_than_best": float((test_nll > best).double().mean()),
+        }
     return out

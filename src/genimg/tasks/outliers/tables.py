@@ -1,4 +1,5 @@
 """table.md and table.csv: the detection rows of table.json as Markdown tables and as CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -6,8 +7,11 @@ import io
 from typing import Any
 
 CSV_COLUMNS = ("score", "batch_size", "ood", "auroc", "aupr", "fpr95", "n_in", "n_out", "in_mean", "out_mean")
-METRIC_TITLES = (("auroc", "AUROC (higher is better)"), ("aupr", "AUPR, OOD positive (higher is better)"),
-                 ("fpr95", "FPR at 95% TPR (lower is better)"))
+METRIC_TITLES = (
+    ("auroc", "AUROC (higher is better)"),
+    ("aupr", "AUPR, OOD positive (higher is better)"),
+    ("fpr95", "FPR at 95% TPR (lower is better)"),
+)
 
 
 def score_label(row: dict[str, Any]) -> str:
@@ -20,9 +24,13 @@ def format_markdown(table: dict[str, Any]) -> str:
     rows = table["rows"]
     sets = list(table["ood_sets"])
     labels = list(dict.fromkeys(score_label(r) for r in rows))
-    lines = [f"# Outlier detection: {table['family']} on {table['dataset']}", "",
-             f"In-distribution: {table['in_distribution']}. Positive class: OOD; higher score = more OOD. "
-             f"Likelihood bound: {table['bound'] or 'none'}.", ""]
+    lines = [
+        f"# Outlier detection: {table['family']} on {table['dataset']}",
+        "",
+        f"In-distribution: {table['in_distribution']}. Positive class: OOD; higher score = more OOD. "
+        f"Likelihood bound: {table['bound'] or 'none'}.",
+        "",
+    ]
     for metric, title in METRIC_TITLES:
         lines += [f"## {title}", "", "| score | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
         for label in labels:
@@ -33,14 +41,19 @@ def format_markdown(table: dict[str, Any]) -> str:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     if table["likelihood"]:
-        lines += ["## Negative log-likelihood per set", "",
-                  "| set | mean nats/image | mean bits/dim | share more likely than the median test image "
-                  "| most likely image (nats) | share of test images less likely than it |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "## Negative log-likelihood per set",
+            "",
+            "| set | mean nats/image | mean bits/dim | share more likely than the median test image "
+            "| most likely image (nats) | share of test images less likely than it |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, v in table["likelihood"].items():
-            lines.append(f"| {name} | {v['nll_nats']:.2f} | {v['nll_bpd']:.3f} "
-                         f"| {v['more_likely_than_median_test']:.2f} | {v['best_nll_nats']:.2f} "
-                         f"| {v['test_less_likely_than_best']:.3f} |")
+            lines.append(
+                f"| {name} | {v['nll_nats']:.2f} | {v['nll_bpd']:.3f} "
+                f"| {v['more_likely_than_median_test']:.2f} | {v['best_nll_nats']:.2f} "
+                f"| {v['test_less_likely_than_best']:.3f} |"
+            )
         lines.append("")
     for name, why in table["skipped"].items():
         lines.append(f"Skipped `{name}`: {why}.")

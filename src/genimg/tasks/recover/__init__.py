@@ -28,6 +28,7 @@ figure               ``recovery_figure``
 run                  ``run_recovery``, ``run_edit`` on run directories
 ===================  ===================================================================
 """
+
 from genimg.tasks.recover.degradations import (
     AveragePool,
     Degradation,

@@ -8,6 +8,7 @@ that they are fair opponents: TV weight sigma / 3, non-local means h = sigma / 2
 patches and a 7x7 search window on 8x8 images, 5 Richardson-Lucy iterations (more amplify the
 noise of such small images).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -52,14 +53,21 @@ def baseline_nlm(degradation: Degradation, y: torch.Tensor, options: SolverOptio
     size = min(y.shape[-2:])
     # Patches and search window scaled to the image: 3x3 patches, 7x7 search on 8x8 digits.
     patch, distance = (3, 3) if size <= 16 else (5, 6)
-    return _per_image(y, lambda a, axis: restoration.denoise_nl_means(
-        a, patch_size=patch, patch_distance=distance, h=h, sigma=sigma, fast_mode=True, channel_axis=axis))
+    return _per_image(
+        y,
+        lambda a, axis: restoration.denoise_nl_means(
+            a, patch_size=patch, patch_distance=distance, h=h, sigma=sigma, fast_mode=True, channel_axis=axis
+        ),
+    )
 
 
 def baseline_biharmonic(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
     missing = (degradation.mask < 0.5).expand(y.shape[0], 1, *y.shape[-2:]).cpu().numpy()[:, 0]
-    return _per_image(degradation.observed_image(y), lambda a, axis, holes: restoration.inpaint_biharmonic(
-        a, holes, channel_axis=axis), missing)
+    return _per_image(
+        degradation.observed_image(y),
+        lambda a, axis, holes: restoration.inpaint_biharmonic(a, holes, channel_axis=axis),
+        missing,
+    )
 
 
 def baseline_richardson_lucy(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
@@ -69,7 +77,12 @@ def baseline_richardson_lucy(degradation: Degradation, y: torch.Tensor, options:
         array = np.clip(array, 0, 1)
         if axis is None:
             return restoration.richardson_lucy(array, psf, num_iter=options.rl_iterations)
-        return np.stack([restoration.richardson_lucy(array[..., c], psf, num_iter=options.rl_iterations)
-                         for c in range(array.shape[-1])], axis=-1)
+        return np.stack(
+            [
+                restoration.richardson_lucy(array[..., c], psf, num_iter=options.rl_iterations)
+                for c in range(array.shape[-1])
+            ],
+            axis=-1,
+        )
 
     return _per_image(y, deconvolve)

@@ -22,6 +22,7 @@ process at a matching level. What is shown and scored as the degraded image ("N"
 zero-filled masked image, the nearest-upsampled low-resolution image, the grey image in every
 channel) and clipped to [0, 1].
 """
+
 from __future__ import annotations
 
 import math
@@ -259,8 +260,9 @@ def load_mask(path: str | Path, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy((grey > 0.5).astype(np.float32))[None, None]
 
 
-def make_mask(kind: str, n: int, height: int, width: int, rate: float | None,
-              generator: torch.Generator | None) -> torch.Tensor:
+def make_mask(
+    kind: str, n: int, height: int, width: int, rate: float | None, generator: torch.Generator | None
+) -> torch.Tensor:
     """A keep-mask by name (random, box, half) or from a PNG path."""
     if kind == "random":
         return random_mask(n, height, width, 0.5 if rate is None else rate, generator)

@@ -7,6 +7,7 @@ noiseless measurements and 0.5 for noisy ones: a strong pull towards a noisy y f
 (on denoising at sigma 0.3, 0.4 gave 16.3 dB, 1.0 gave 15.2 dB; on 2x super-resolution 0.5
 gave 14.5 dB, 2.0 gave 17.9 dB; validation split, 100 steps).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,9 +21,15 @@ NOISELESS_SCALE = 2.0
 NOISY_SCALE = 0.5
 
 
-def diffusion_posterior_sampling(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, *,
-                                 steps: int = 100, scale: float | None = None,
-                                 generator: torch.Generator | None = None) -> torch.Tensor:
+def diffusion_posterior_sampling(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    *,
+    steps: int = 100,
+    scale: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Chung et al. 2022, Alg. 1: ancestral sampling with a gradient step towards the
     measurement after every reverse step. ``scale`` None: 2.0, or 0.5 for noisy measurements."""
     model.require("denoiser", "dps")
@@ -44,8 +51,14 @@ def diffusion_posterior_sampling(model: GenerativeModel, degradation: Degradatio
     return ((x + 1) / 2).clamp(0, 1)
 
 
-def solve_dps(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
-              generator: torch.Generator | None) -> torch.Tensor:
+def solve_dps(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    options: SolverOptions,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """One DPS draw with the knobs of ``options``."""
-    return diffusion_posterior_sampling(model, degradation, y, steps=options.steps or options.dps_steps,
-                                        scale=options.dps_scale, generator=generator)
+    return diffusion_posterior_sampling(
+        model, degradation, y, steps=options.steps or options.dps_steps, scale=options.dps_scale, generator=generator
+    )

@@ -1,5 +1,6 @@
 """The recovery figure: one row per image, one labelled column per stage (original, degraded, each
 method's answer), drawn with Pillow at integer upscales so that 8x8 pixels stay crisp."""
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,12 @@ def _as_rgb(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def recovery_figure(columns: dict[str, torch.Tensor], mask: torch.Tensor | None = None, mask_column: str | None = None,
-                    max_height: int = 4096) -> Image.Image:
+def recovery_figure(
+    columns: dict[str, torch.Tensor],
+    mask: torch.Tensor | None = None,
+    mask_column: str | None = None,
+    max_height: int = 4096,
+) -> Image.Image:
     """One row per image, one labelled column per entry of ``columns`` (each NCHW in [0, 1]),
     upscaled with nearest-neighbour. Pixels a mask removed are drawn in red in ``mask_column``
     (they are zero in the data, which on digits would look like background)."""

@@ -1,4 +1,5 @@
 """A user's image file (a mask, a stroke painting to edit) opened with one-line errors, not tracebacks."""
+
 from __future__ import annotations
 
 from pathlib import Path

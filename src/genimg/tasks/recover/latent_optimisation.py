@@ -8,6 +8,7 @@ digit (15.1 against 15.5 dB on denoising at sigma 0.3), since the decoder's rang
 a strong prior. Works for any model whose ``latent_space()`` is differentiable with a
 per-dimension N(0, I) prior (a VAE's or a GAN's z), whatever the family.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ def latent_optimisation_refusal(model: GenerativeModel) -> str | None:
     if reason is None:
         space = model.latent_space()
         if not (space.differentiable and space.per_dimension):
-            reason = (f"latent optimisation needs a differentiable decoder from codes with an N(0, I) prior, "
-                      f"and a {model.family}'s {space.name} is not one")
+            reason = (
+                f"latent optimisation needs a differentiable decoder from codes with an N(0, I) prior, "
+                f"and a {model.family}'s {space.name} is not one"
+            )
     return reason
 
 
@@ -48,9 +51,17 @@ def optimisable_latent(model: GenerativeModel) -> LatentSpace:
     return model.latent_space()
 
 
-def latent_optimisation(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, *, steps: int = 300,
-                        restarts: int = 4, lam: float = 1e-3, lr: float = 0.05,
-                        generator: torch.Generator | None = None) -> LatentFit:
+def latent_optimisation(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    *,
+    steps: int = 300,
+    restarts: int = 4,
+    lam: float = 1e-3,
+    lr: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> LatentFit:
     """Bora et al. 2017: argmin_z ||A(G(z)) - y||^2 + lam ||z||^2, best of several starts."""
     space = optimisable_latent(model)
     decode = space.decode
@@ -91,12 +102,26 @@ def latent_optimisation(model: GenerativeModel, degradation: Degradation, y: tor
         final = data_term(images).view(copies, n)
         best = final.argmin(0)  # per image: the candidate that explains the measurement best
         pick = best * n + torch.arange(n, device=device)
-        return LatentFit(images[pick].clamp(0, 1), z[pick].detach(), initial[pick],
-                         final[best, torch.arange(n, device=device)])
+        return LatentFit(
+            images[pick].clamp(0, 1), z[pick].detach(), initial[pick], final[best, torch.arange(n, device=device)]
+        )
 
 
-def solve_latent(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
-                 generator: torch.Generator | None) -> torch.Tensor:
+def solve_latent(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    options: SolverOptions,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """The ``latent`` method with the knobs of ``options``: the recovered images."""
-    return latent_optimisation(model, degradation, y, steps=options.latent_steps, restarts=options.restarts,
-                               lam=options.lam, lr=options.latent_lr, generator=generator).images
+    return latent_optimisation(
+        model,
+        degradation,
+        y,
+        steps=options.latent_steps,
+        restarts=options.restarts,
+        lam=options.lam,
+        lr=options.latent_lr,
+        generator=generator,
+    ).images

@@ -6,6 +6,7 @@ methods draw posterior *samples*; ``options.posterior_samples = K`` averages K o
 estimate of the posterior mean (the minimum-MSE answer; one sample has about twice its error
 on the pixels the measurement leaves open).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -33,8 +34,9 @@ from genimg.tasks.recover.sdedit import solve_sdedit
 from genimg.tasks.recover.task import TASKS
 
 # (model or None, degradation, measurements y, options, generator) -> recovered images in [0, 1]
-Solver = Callable[[GenerativeModel | None, Degradation, torch.Tensor, SolverOptions, torch.Generator | None],
-                  torch.Tensor]
+Solver = Callable[
+    [GenerativeModel | None, Degradation, torch.Tensor, SolverOptions, torch.Generator | None], torch.Tensor
+]
 Baseline = Callable[[Degradation, torch.Tensor, SolverOptions], torch.Tensor]
 
 
@@ -45,10 +47,18 @@ def _classical(baseline: Baseline) -> Solver:
 
 def _posterior_mean(draw: Solver) -> Solver:
     """A diffusion solver that averages ``options.posterior_samples`` draws."""
-    def solve(model: GenerativeModel | None, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
-              generator: torch.Generator | None) -> torch.Tensor:
-        return torch.stack([draw(model, degradation, y, options, generator)
-                            for _ in range(options.posterior_samples)]).mean(0)
+
+    def solve(
+        model: GenerativeModel | None,
+        degradation: Degradation,
+        y: torch.Tensor,
+        options: SolverOptions,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        return torch.stack(
+            [draw(model, degradation, y, options, generator) for _ in range(options.posterior_samples)]
+        ).mean(0)
+
     return solve
 
 
@@ -67,23 +77,55 @@ class Method:
     refusal: Callable[[GenerativeModel], str | None] | None = None
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("identity", "classical", TASKS, "the degraded image itself", _classical(baseline_identity)),
-    Method("bicubic", "classical", ("superres",), "bicubic upsampling", _classical(baseline_bicubic)),
-    Method("tv", "classical", ("denoise",), "total-variation denoising (Chambolle)", _classical(baseline_tv)),
-    Method("nlm", "classical", ("denoise",), "non-local means with the known sigma", _classical(baseline_nlm)),
-    Method("biharmonic", "classical", ("inpaint",), "biharmonic inpainting", _classical(baseline_biharmonic)),
-    Method("richardson-lucy", "classical", ("deblur",), "Richardson-Lucy deconvolution with the known kernel",
-           _classical(baseline_richardson_lucy)),
-    Method("latent", "generative", TASKS, "latent optimisation (Bora et al. 2017)", solve_latent,
-           latent_optimisation_refusal),
-    Method("dps", "generative", TASKS, "diffusion posterior sampling (Chung et al. 2022)", _posterior_mean(solve_dps),
-           _denoiser_refusal("dps")),
-    Method("repaint", "generative", ("inpaint",), "RePaint (Lugmayr et al. 2022)", _posterior_mean(solve_repaint),
-           _denoiser_refusal("repaint")),
-    Method("sdedit", "generative", TASKS, "SDEdit (Meng et al. 2022)", _posterior_mean(solve_sdedit),
-           _denoiser_refusal("sdedit")),
-]}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("identity", "classical", TASKS, "the degraded image itself", _classical(baseline_identity)),
+        Method("bicubic", "classical", ("superres",), "bicubic upsampling", _classical(baseline_bicubic)),
+        Method("tv", "classical", ("denoise",), "total-variation denoising (Chambolle)", _classical(baseline_tv)),
+        Method("nlm", "classical", ("denoise",), "non-local means with the known sigma", _classical(baseline_nlm)),
+        Method("biharmonic", "classical", ("inpaint",), "biharmonic inpainting", _classical(baseline_biharmonic)),
+        Method(
+            "richardson-lucy",
+            "classical",
+            ("deblur",),
+            "Richardson-Lucy deconvolution with the known kernel",
+            _classical(baseline_richardson_lucy),
+        ),
+        Method(
+            "latent",
+            "generative",
+            TASKS,
+            "latent optimisation (Bora et al. 2017)",
+            solve_latent,
+            latent_optimisation_refusal,
+        ),
+        Method(
+            "dps",
+            "generative",
+            TASKS,
+            "diffusion posterior sampling (Chung et al. 2022)",
+            _posterior_mean(solve_dps),
+            _denoiser_refusal("dps"),
+        ),
+        Method(
+            "repaint",
+            "generative",
+            ("inpaint",),
+            "RePaint (Lugmayr et al. 2022)",
+            _posterior_mean(solve_repaint),
+            _denoiser_refusal("repaint"),
+        ),
+        Method(
+            "sdedit",
+            "generative",
+            TASKS,
+            "SDEdit (Meng et al. 2022)",
+            _posterior_mean(solve_sdedit),
+            _denoiser_refusal("sdedit"),
+        ),
+    ]
+}
 
 
 def method_refusal(method: Method, model: GenerativeModel | None) -> str | None:

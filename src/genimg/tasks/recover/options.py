@@ -1,4 +1,5 @@
 """The knobs of the recovery methods (``SolverOptions``), validated when made."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,14 +33,25 @@ class SolverOptions:
     rl_iterations: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("latent_steps", "restarts", "posterior_samples", "dps_steps", "repaint_steps", "sdedit_steps",
-                     "jump_length", "resamples", "rl_iterations"):
+        for name in (
+            "latent_steps",
+            "restarts",
+            "posterior_samples",
+            "dps_steps",
+            "repaint_steps",
+            "sdedit_steps",
+            "jump_length",
+            "resamples",
+            "rl_iterations",
+        ):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:
             raise UserError(f"--steps must be at least 1, got {self.steps}")
         if self.strength is not None and not 0 < self.strength <= 1:
-            raise UserError(f"--strength is the fraction of the noise schedule to go back and must lie in (0, 1], "
-                            f"got {self.strength}")
+            raise UserError(
+                f"--strength is the fraction of the noise schedule to go back and must lie in (0, 1], "
+                f"got {self.strength}"
+            )
         if self.lam < 0:
             raise UserError(f"--lam must be >= 0, got {self.lam}")

@@ -1,4 +1,5 @@
 """``recover``: degrade images, recover them with each method, score both; everything in memory."""
+
 from __future__ import annotations
 
 import time
@@ -13,9 +14,15 @@ from genimg.tasks.recover.result import MethodResult, Recovery, score
 from genimg.tasks.recover.task import TaskSpec, make_degradation
 
 
-def recover(model: GenerativeModel | None, originals: torch.Tensor, spec: TaskSpec, methods: list[str] | None = None,
-            options: SolverOptions | None = None, seed: int = 0,
-            progress: Callable[[str], None] | None = None) -> Recovery:
+def recover(
+    model: GenerativeModel | None,
+    originals: torch.Tensor,
+    spec: TaskSpec,
+    methods: list[str] | None = None,
+    options: SolverOptions | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Recovery:
     """Degrade ``originals`` as ``spec`` says, recover them with each method, score both.
 
     ``model`` may be None when only classical methods are asked for. Deterministic given

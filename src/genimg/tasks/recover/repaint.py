@@ -4,6 +4,7 @@ After every reverse step the known pixels are replaced by the measurement noised
 level, and the chain jumps back ``jump_length`` steps ``resamples - 1`` times per jump point
 (their schedule), so that the generated part has time to agree with the known part.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,16 @@ def repaint_schedule(steps: int, jump_length: int, resamples: int) -> list[int]:
     return path
 
 
-def repaint(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, *, steps: int = 50,
-            jump_length: int = 5, resamples: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+def repaint(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    *,
+    steps: int = 50,
+    jump_length: int = 5,
+    resamples: int = 10,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Lugmayr et al. 2022: inpainting with an unconditional diffusion model."""
     model.require("denoiser", "repaint")
     denoiser = model.denoiser()
@@ -67,8 +76,20 @@ def repaint(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, *
     return ((x + 1) / 2).clamp(0, 1)
 
 
-def solve_repaint(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
-                  generator: torch.Generator | None) -> torch.Tensor:
+def solve_repaint(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    options: SolverOptions,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """One RePaint draw with the knobs of ``options``."""
-    return repaint(model, degradation, y, steps=options.steps or options.repaint_steps,
-                   jump_length=options.jump_length, resamples=options.resamples, generator=generator)
+    return repaint(
+        model,
+        degradation,
+        y,
+        steps=options.steps or options.repaint_steps,
+        jump_length=options.jump_length,
+        resamples=options.resamples,
+        generator=generator,
+    )

@@ -4,6 +4,7 @@ whole table (``Recovery``) as JSON, CSV and aligned text, and ``score`` itself.
 Scores are MSE, RMSE, PSNR and SSIM as mean +- std over images, of the degraded image against
 the original ("N vs O") and of each method's answer against it ("R vs O").
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,9 +70,17 @@ class Recovery:
             "n": int(self.originals.shape[0]),
             "metrics": list(METRIC_NAMES),
             "degraded": self.degraded,
-            "methods": {name: {"kind": r.kind, "description": METHODS[r.name].description, "degraded": self.degraded,
-                               "recovered": r.recovered, "cpu_s": round(r.cpu_s, 3), "wall_s": round(r.wall_s, 3)}
-                        for name, r in self.methods.items()},
+            "methods": {
+                name: {
+                    "kind": r.kind,
+                    "description": METHODS[r.name].description,
+                    "degraded": self.degraded,
+                    "recovered": r.recovered,
+                    "cpu_s": round(r.cpu_s, 3),
+                    "wall_s": round(r.wall_s, 3),
+                }
+                for name, r in self.methods.items()
+            },
         }
         generative, classical = self.best("generative"), self.best("classical")
         out["best"] = {
@@ -98,8 +107,12 @@ class Recovery:
         lines = [f"{'method':16s} {'kind':10s} {'':6s} {titles} {'cpu s':>8s}"]
 
         def row(label: str, kind: str, compare: str, table: dict, cpu: str) -> str:
-            cells = " ".join(f"{table[m]['mean']:8.4f} ± {table[m]['std']:6.4f}" if m != "psnr" else
-                             f"{table[m]['mean']:8.2f} ± {table[m]['std']:6.2f}" for m in METRIC_NAMES)
+            cells = " ".join(
+                f"{table[m]['mean']:8.4f} ± {table[m]['std']:6.4f}"
+                if m != "psnr"
+                else f"{table[m]['mean']:8.2f} ± {table[m]['std']:6.2f}"
+                for m in METRIC_NAMES
+            )
             return f"{label:16s} {kind:10s} {compare:6s} {cells} {cpu:>8s}"
 
         lines.append(row("(degraded)", "", "N vs O", self.degraded, ""))

@@ -1,6 +1,7 @@
 """Recovery on a run directory, what ``genimg recover`` calls: ``run_recovery`` degrades and recovers
 images of the run's dataset, ``run_edit`` applies SDEdit to a user's image. Both write
 RUN/recover/<task>/figure.png and metrics.json (and metrics.csv for a recovery), atomically."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,14 +35,25 @@ def _load_images(data: DataConfig, split: str, n: int) -> torch.Tensor:
         raise UserError(f"--n must be at least 1, got {n}")
     images = load_split(data, split).images
     if n > len(images):
-        raise UserError(f"--n {n} but the {split} split of {data.dataset} has {len(images)} images; "
-                        f"pass --n {len(images)} or fewer")
+        raise UserError(
+            f"--n {n} but the {split} split of {data.dataset} has {len(images)} images; pass --n {len(images)} or fewer"
+        )
     return images[:n]
 
 
-def run_recovery(run_path: str | Path, spec: TaskSpec, methods: list[str] | None = None, *, n: int = 64, seed: int = 0,
-                 split: str = "test", options: SolverOptions | None = None, out: str | Path | None = None,
-                 ema: bool = True, progress: Callable[[str], None] | None = None) -> tuple[Recovery, Path]:
+def run_recovery(
+    run_path: str | Path,
+    spec: TaskSpec,
+    methods: list[str] | None = None,
+    *,
+    n: int = 64,
+    seed: int = 0,
+    split: str = "test",
+    options: SolverOptions | None = None,
+    out: str | Path | None = None,
+    ema: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Recovery, Path]:
     """Recover the first ``n`` images of a split of the run's dataset; write figure.png,
     metrics.json and metrics.csv into ``out`` (default RUN/recover/<task>)."""
     run = RunDir.open(run_path)
@@ -52,11 +64,22 @@ def run_recovery(run_path: str | Path, spec: TaskSpec, methods: list[str] | None
     make_degradation(spec, tuple(run.spec().image_shape), 1)  # likewise for tasks the data cannot serve
     originals = _load_images(config.data, split, n)
     result = recover(model, originals, spec, names, options, seed, progress)
-    result.info.update({"run": str(run.path), "family": config.family, "dataset": config.data.dataset, "split": split,
-                        "seed": seed, "options": asdict(options or SolverOptions())})
+    result.info.update(
+        {
+            "run": str(run.path),
+            "family": config.family,
+            "dataset": config.data.dataset,
+            "split": split,
+            "seed": seed,
+            "options": asdict(options or SolverOptions()),
+        }
+    )
     out_dir = Path(out) if out else run.path / "recover" / spec.task
-    columns = {"original": result.originals, "degraded": result.observed,
-               **{name: r.images for name, r in result.methods.items()}}
+    columns = {
+        "original": result.originals,
+        "degraded": result.observed,
+        **{name: r.images for name, r in result.methods.items()},
+    }
     save_png(recovery_figure(columns, result.mask, "degraded"), out_dir / "figure.png")
     write_json(out_dir / "metrics.json", result.to_dict())
     write_text(out_dir / "metrics.csv", result.to_csv())
@@ -74,9 +97,17 @@ def load_input_image(path: str | Path, image_shape: tuple[int, int, int]) -> tor
     return tensor.contiguous()
 
 
-def run_edit(run_path: str | Path, input_path: str | Path, *, strength: float = DEFAULT_STRENGTH, n: int = 8,
-             seed: int = 0, steps: int | None = None, out: str | Path | None = None,
-             ema: bool = True) -> tuple[torch.Tensor, Path]:
+def run_edit(
+    run_path: str | Path,
+    input_path: str | Path,
+    *,
+    strength: float = DEFAULT_STRENGTH,
+    n: int = 8,
+    seed: int = 0,
+    steps: int | None = None,
+    out: str | Path | None = None,
+    ema: bool = True,
+) -> tuple[torch.Tensor, Path]:
     """SDEdit on a user's image: ``n`` edits of it, written beside it as RUN/recover/edit/figure.png."""
     run = RunDir.open(run_path)
     model = load_model(run.path, ema=ema)
@@ -93,6 +124,16 @@ def run_edit(run_path: str | Path, input_path: str | Path, *, strength: float = 
     out_dir = Path(out) if out else run.path / "recover" / EDIT_TASK
     columns = {"input": image, **{f"edit {i + 1}": edits[i : i + 1] for i in range(n)}}
     save_png(recovery_figure(columns), out_dir / "figure.png")
-    write_json(out_dir / "metrics.json", {"task": EDIT_TASK, "run": str(run.path), "input": str(input_path),
-                                          "strength": strength, "n": n, "seed": seed, "steps": steps})
+    write_json(
+        out_dir / "metrics.json",
+        {
+            "task": EDIT_TASK,
+            "run": str(run.path),
+            "input": str(input_path),
+            "strength": strength,
+            "n": n,
+            "seed": seed,
+            "steps": steps,
+        },
+    )
     return edits, out_dir

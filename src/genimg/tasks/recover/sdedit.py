@@ -5,6 +5,7 @@ level, then run the reverse chain. On denoising the level is matched to sigma in
 sqrt(abar) (2y - 1) plus just enough fresh noise *is* a draw of x_t given the clean image, so
 the chain from there samples the posterior of the denoising problem.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,15 @@ from genimg.tasks.recover.options import SolverOptions
 DEFAULT_STRENGTH = 0.5
 
 
-def sdedit(model: GenerativeModel, images: torch.Tensor, *, strength: float | None = DEFAULT_STRENGTH,
-           noise_sigma: float = 0.0, steps: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+def sdedit(
+    model: GenerativeModel,
+    images: torch.Tensor,
+    *,
+    strength: float | None = DEFAULT_STRENGTH,
+    noise_sigma: float = 0.0,
+    steps: int = 100,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Meng et al. 2022: noise ``images`` (in [0, 1], possibly outside it when they carry
     Gaussian noise of std ``noise_sigma``) to an intermediate timestep and run the reverse chain.
 
@@ -58,12 +66,23 @@ def sdedit(model: GenerativeModel, images: torch.Tensor, *, strength: float | No
     return ((x + 1) / 2).clamp(0, 1)
 
 
-def solve_sdedit(model: GenerativeModel, degradation: Degradation, y: torch.Tensor, options: SolverOptions,
-                 generator: torch.Generator | None) -> torch.Tensor:
+def solve_sdedit(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    options: SolverOptions,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """One SDEdit draw from the degraded image, with the knobs of ``options``. Without a
     strength, the start is matched to the noise on denoising and is 0.5 otherwise."""
     strength = options.strength
     if strength is None and not (isinstance(degradation.operator, Identity) and degradation.noise_sigma > 0):
         strength = DEFAULT_STRENGTH
-    return sdedit(model, degradation.operator.to_image(y), strength=strength, noise_sigma=degradation.noise_sigma,
-                  steps=options.steps or options.sdedit_steps, generator=generator)
+    return sdedit(
+        model,
+        degradation.operator.to_image(y),
+        strength=strength,
+        noise_sigma=degradation.noise_sigma,
+        steps=options.steps or options.sdedit_steps,
+        generator=generator,
+    )

@@ -1,4 +1,5 @@
 """The recovery tasks: which damage to do (``TaskSpec``), with its defaults, and the degradation it makes."""
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,9 @@ class TaskSpec:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def make_degradation(spec: TaskSpec, image_shape: tuple[int, int, int], n: int,
-                     generator: torch.Generator | None = None) -> Degradation:
+def make_degradation(
+    spec: TaskSpec, image_shape: tuple[int, int, int], n: int, generator: torch.Generator | None = None
+) -> Degradation:
     """The degradation of a (resolved) task for n images of shape (C, H, W)."""
     spec = spec.resolved()
     channels, height, width = image_shape
@@ -80,8 +82,10 @@ def make_degradation(spec: TaskSpec, image_shape: tuple[int, int, int], n: int,
         operator = Mask(make_mask(spec.mask, n, height, width, spec.rate, generator))
     elif spec.task == "superres":
         if height % spec.factor or width % spec.factor:
-            raise UserError(f"--factor {spec.factor} does not divide the image size {height}x{width}; "
-                            f"pick a divisor (2 for 8x8 digits)")
+            raise UserError(
+                f"--factor {spec.factor} does not divide the image size {height}x{width}; "
+                f"pick a divisor (2 for 8x8 digits)"
+            )
         operator = AveragePool(spec.factor)
     elif spec.task == "deblur":
         operator = GaussianBlur(spec.blur_sigma)
