@@ -219,15 +219,31 @@ def test_get_extractor(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "shape, widths, max_shift",
-    [((1, 8, 8), (32, 64), 1), ((1, 28, 28), (32, 64, 128), 3), ((3, 32, 32), (32, 64, 128), 4)],
+    "shape, widths, max_shift, dense, augment",
+    [
+        ((1, 8, 8), (32, 64), 1, 0, "shift"),
+        ((1, 28, 28), (16, 32, 64), 3, 128, "affine"),
+        ((3, 32, 32), (16, 32, 64), 4, 128, "affine"),
+    ],
 )
-def test_architecture_is_sized_by_the_images(shape, widths, max_shift):
+def test_architecture_is_sized_by_the_images(shape, widths, max_shift, dense, augment):
     train = ImageDataset("x", "train", torch.rand(5, *shape), torch.arange(5) % 2, num_classes=2)
     recipe = Recipe.resolve(ClassifierConfig(), train)
     assert (recipe.input_shape, recipe.widths, recipe.max_shift) == (shape, widths, max_shift)
-    features, logits = ClassifierNet(shape[0], recipe.widths, 2)(torch.rand(3, *shape))
-    assert features.shape == (3, widths[-1]) and logits.shape == (3, 2)
+    assert (recipe.dense, recipe.augment) == (dense, augment)
+    features, logits = ClassifierNet.from_recipe(recipe)(torch.rand(3, *shape))
+    assert features.shape == (3, dense or widths[-1]) and logits.shape == (3, 2)
+
+
+def test_affine_augmentation_keeps_the_images_and_moves_them():
+    from genimg.evaluate.classifier.training import random_affine
+
+    images = load_dataset("mnist-sample", "test").images[:8]
+    moved = random_affine(images, 3, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and moved.min() >= 0 and moved.max() <= 1 + 1e-6
+    assert not torch.allclose(moved, images)
+    # every image keeps most of its ink: a small rotation, scale and shift, not a different picture
+    assert (moved.sum((1, 2, 3)) / images.sum((1, 2, 3))).sub(1).abs().max() < 0.35
 
 
 def test_classifier_on_users_rgb_npz_data(tmp_path):

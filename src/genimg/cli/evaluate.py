@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="sampling precision (default: the run's)")
     p.set_defaults(handler=run)
 
 
@@ -37,4 +38,5 @@ def run(args: argparse.Namespace) -> None:
         likelihood_k=args.k,
         device=args.device,
         sample_options=options,
+        precision=args.precision,
     )

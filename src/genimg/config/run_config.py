@@ -23,6 +23,7 @@ from genimg.errors import UserError
 
 DEQUANTIZE = ("none", "uniform")
 SELECT_BY = ("val_loss", "fid", "last")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what genimg/precision.py resolves (no torch here)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     batch_size: int = 100
     seed: int = 0
     device: str = "auto"  # auto (cuda if present), cpu, cuda, cuda:1
+    precision: str = "auto"  # auto, fp32, bf16, fp16 (CUDA): autocast in training and sampling (genimg/precision.py)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     grad_clip: float | None = None  # clip the global gradient norm to this value
     patience: int | None = 20  # early stopping: epochs without a better selection score
@@ -63,6 +65,8 @@ class TrainConfig:
     progress: bool = True  # progress bars
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UserError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.select_by not in SELECT_BY:
             raise UserError(f"train.select_by must be one of {', '.join(SELECT_BY)}, got '{self.select_by}'")
         if self.epochs < 1 or self.batch_size < 1:

@@ -58,6 +58,10 @@ class ImageDataset:
     def subset(self, index: torch.Tensor | slice) -> ImageDataset:
         return replace(self, images=self.images[index], labels=self.labels[index])
 
+    def channels_last(self) -> ImageDataset:
+        """The same images laid out NHWC in memory (index slices keep the layout)."""
+        return replace(self, images=self.images.contiguous(memory_format=torch.channels_last))
+
     def to(self, device: torch.device | str) -> ImageDataset:
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 

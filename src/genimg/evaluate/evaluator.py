@@ -32,6 +32,7 @@ from genimg.evaluate.metrics.kid import kid
 from genimg.evaluate.metrics.precision_recall import precision_recall
 from genimg.evaluate.sampling import sample_images
 from genimg.io import write_json
+from genimg.models.precision import autocast, resolve_precision
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 
@@ -122,11 +123,15 @@ def evaluate_run(
     likelihood_k: int = 1000,
     device: str = "cpu",
     sample_options: dict[str, Any] | None = None,
+    precision: str | None = None,
     progress: bool = True,
     write: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score a run's kept weights; write RUN/eval/metrics.json and return the same dict."""
+    """Score a run's kept weights; write RUN/eval/metrics.json and return the same dict.
+
+    Samples are drawn in ``precision`` (default: the run's ``train.precision``, resolved for
+    ``device``); every score and the likelihood are computed in float32/64 whatever it is."""
     metrics = tuple(metrics)
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown:
@@ -151,6 +156,7 @@ def evaluate_run(
         "n": n,
         "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(seeds)],
         "sampling": sample_options,
+        "precision": resolve_precision(precision or config.train.precision, model.device, model.spec.image_size),
     }
     quality = tuple(m for m in metrics if m != "likelihood")
     if quality:
@@ -162,7 +168,8 @@ def evaluate_run(
         result["floor"] = real_floor(extractor, train, real_feats, n, floor_subsets, quality, seed)
         per_seed = []
         for s in tqdm(result["seeds"], desc="sampling seeds", disable=not progress, leave=False):
-            images = sample_images(model, n, s, **sample_options)
+            with autocast(result["precision"], model.device):
+                images = sample_images(model, n, s, **sample_options)
             per_seed.append(score_images(extractor, real_feats, images, quality, s))
         result["scores"] = _summarise(per_seed)
         if "fid" in quality:

@@ -201,5 +201,10 @@ class GenerativeModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def prefers_channels_last(self) -> bool:
+        """Whether the networks are convolutions only, which run faster channels-last (NHWC)."""
+        return False
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

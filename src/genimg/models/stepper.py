@@ -3,6 +3,11 @@
 zero_grad -> backward -> average gradients over ranks (torch.distributed all-reduce, what
 DDP does, done here so a GAN's two optimisers and two backward passes per step need no
 special case) -> clip -> step.
+
+Under fp16 autocast (CUDA) each optimiser has its own gradient scaler: the loss is scaled
+before backward and the gradients unscaled before clipping, and a step with overflowing
+gradients is skipped, as ``torch.amp.GradScaler`` does. The backward pass runs outside the
+autocast region (PyTorch's advice); its operations take the dtypes of the forward pass.
 """
 
 from __future__ import annotations
@@ -26,26 +31,47 @@ class Stepper:
     """Does one optimiser update for a model's training_step: the part every family shares."""
 
     def __init__(
-        self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float | None = None, world_size: int = 1
+        self,
+        optimizers: dict[str, torch.optim.Optimizer],
+        grad_clip: float | None = None,
+        world_size: int = 1,
+        scale_gradients: bool = False,
     ):
         self.optimizers = optimizers
         self.grad_clip = grad_clip
         self.world_size = world_size
         self.grad_norms: dict[str, float] = {}
+        self.scalers = {name: torch.amp.GradScaler("cuda") for name in optimizers} if scale_gradients else {}
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         if name not in self.optimizers:
             raise KeyError(f"no optimiser named '{name}'; have {sorted(self.optimizers)}")
         optimizer = self.optimizers[name]
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        scaler = self.scalers.get(name)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.autocast(loss.device.type, enabled=False):
+            (scaler.scale(loss) if scaler is not None else loss).backward()
         if self.world_size > 1:
             _all_reduce_mean_grads(params, self.world_size)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         if self.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
             self.grad_norms[name] = float(norm)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+
+    def state_dict(self) -> dict[str, dict]:
+        """The gradient scalers' state (empty without fp16): part of an exact resume."""
+        return {name: scaler.state_dict() for name, scaler in self.scalers.items()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        for name, scaler_state in state.items():
+            self.scalers[name].load_state_dict(scaler_state)
 
 
 def _all_reduce_mean_grads(params: list[nn.Parameter], world_size: int) -> None:

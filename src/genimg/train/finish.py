@@ -12,6 +12,7 @@ from genimg.data.dataset import ImageDataset
 from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.images import save_grid, save_pairs
 from genimg.models.base import GenerativeModel
+from genimg.models.precision import autocast
 from genimg.rng import fixed_seed
 from genimg.runs.directory import RunDir
 from genimg.runs.status import mark
@@ -22,9 +23,9 @@ from genimg.train.state import TrainState
 SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
 
 
-def save_sample_grid(model: GenerativeModel, path: Path, seed: int, **sample_options: Any) -> None:
+def save_sample_grid(model: GenerativeModel, path: Path, seed: int, precision: str, **sample_options: Any) -> None:
     model.eval()
-    with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode():
+    with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode(), autocast(precision, model.device):
         images = model.sample(64, progress=False, **sample_options)
     save_grid(images, path, nrow=8)
 
@@ -36,16 +37,18 @@ def finish(
     splits: dict[str, ImageDataset],
     state: TrainState,
     kept: str,
+    precision: str,
     progress: bool,
 ) -> dict[str, Any]:
     """Final pictures and scores from the kept weights; summary.json marked finished."""
     tc = config.train
     test = splits["test"]
-    save_sample_grid(model, run.path / "samples.png", tc.seed)
+    save_sample_grid(model, run.path / "samples.png", tc.seed, precision)
     summary: dict[str, Any] = {
         "family": config.family,
         "dataset": config.data.dataset,
         "preset": config.preset,
+        "precision": precision,
         "parameters": model.num_parameters(),
         "epochs_trained": state.epoch,
         "best_epoch": state.best_epoch,

@@ -33,6 +33,7 @@ from genimg.evaluate.training_fid import TrainingEvaluator
 from genimg.io import append_jsonl, write_json, write_text
 from genimg.models.base import Batch, GenerativeModel
 from genimg.models.build import build_model
+from genimg.models.precision import autocast, resolve_precision, use_channels_last
 from genimg.models.stepper import Stepper
 from genimg.rng import fixed_seed, rng_state, set_rng_state
 from genimg.runs.checkpoint import load_state, load_weights, save_checkpoint
@@ -78,7 +79,11 @@ def train(
     check_data(config, spec)  # a user's own data is only known now; still before anything is written
     torch.manual_seed(config.train.seed)  # identical initial weights on every rank
     model = build_model(config.family, config.model, spec).to(device)
-    session = _Session(config, model, info)
+    precision = resolve_precision(config.train.precision, device, spec.image_size)
+    if use_channels_last(model, spec.image_size):
+        model = model.to(memory_format=torch.channels_last)
+        splits = {name: split.channels_last() for name, split in splits.items()}
+    session = _Session(config, model, info, precision)
     if resume:
         session.restore(run, log)
     else:
@@ -91,9 +96,8 @@ def train(
         final = load_model(run.path, which=kept.name, device=device)
         summary: dict[str, Any] = {}
         if info.is_main:
-            summary = finish(
-                run, final, config, splits, session.state, kept.name, progress=config.train.progress and not quiet
-            )
+            progress = config.train.progress and not quiet
+            summary = finish(run, final, config, splits, session.state, kept.name, precision, progress=progress)
             log(describe(run, summary))
         barrier(info)
     except KeyboardInterrupt:
@@ -110,16 +114,17 @@ def train(
 class _Session:
     """One run's model, optimisers, EMA, counters and RNG, from its start or checkpoint to its end."""
 
-    def __init__(self, config: RunConfig, model: GenerativeModel, info: DistInfo) -> None:
+    def __init__(self, config: RunConfig, model: GenerativeModel, info: DistInfo, precision: str) -> None:
         tc = config.train
         self.config = config
         self.model = model
         self.info = info
+        self.precision = precision
         self.optimizers = model.configure_optimizers()
         self.ema = EMA(model, tc.ema_decay, model.ema_parameter_names()) if tc.ema_decay else None
         self.shuffle = torch.Generator().manual_seed(tc.seed)
         self.state = TrainState()
-        self.stepper = Stepper(self.optimizers, tc.grad_clip, info.world_size)
+        self.stepper = Stepper(self.optimizers, tc.grad_clip, info.world_size, scale_gradients=precision == "fp16")
 
     @property
     def eval_model(self) -> GenerativeModel:
@@ -152,6 +157,7 @@ class _Session:
         self.state = TrainState(**saved["trainer"])
         rng = saved["rng"][self.info.rank] if isinstance(saved["rng"], list) else saved["rng"]
         set_rng_state(rng, {"shuffle": self.shuffle})
+        self.stepper.load_state_dict(saved.get("scalers", {}))
         if self.info.is_main:  # epochs logged after the checkpoint will be trained again
             kept_records = [r for r in run.metrics() if r["epoch"] <= self.state.epoch]
             write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
@@ -169,7 +175,8 @@ class _Session:
         )
         log(
             f"training {self.config.family} ({self.model.num_parameters():,} parameters) on {self.config.data.dataset} "
-            f"[{len(splits['train'])} train images, {device}, world size {info.world_size}] -> {run.path}"
+            f"[{len(splits['train'])} train images, {device}, {self.precision}, world size {info.world_size}] "
+            f"-> {run.path}"
         )
         last_checkpoint = time.perf_counter()
         best_weights = None
@@ -201,6 +208,7 @@ class _Session:
                         self.eval_model,
                         run.samples_dir / f"epoch_{epoch + 1:04d}.png",
                         tc.seed,
+                        self.precision,
                         **self.eval_model.monitoring_sample_options(),
                     )
                 append_jsonl(run.metrics_file, record)
@@ -228,7 +236,8 @@ class _Session:
         sums: dict[str, float] = {}
         seen = 0
         for local in iterate_batches(len(data), tc.batch_size, self.shuffle, self.info):
-            out = self.model.training_step(Batch(data.images[local], data.labels[local]), self.stepper)
+            with autocast(self.precision, device):
+                out = self.model.training_step(Batch(data.images[local], data.labels[local]), self.stepper)
             if self.ema is not None:
                 self.ema.update(self.model)
             for k, v in out.items():
@@ -267,7 +276,8 @@ class _Session:
         if monitor is not None and ((epoch + 1) % tc.fid_every == 0 or last_epoch):
             self.eval_model.eval()
             with fixed_seed(tc.seed + 7 + epoch):
-                record.update(monitor(self.eval_model))  # fid (vs the val split), class entropy
+                with autocast(self.precision, self.model.device):  # the samples; FID itself in float64
+                    record.update(monitor(self.eval_model))  # fid (vs the val split), class entropy
             if tc.select_by == "fid":
                 score = record["fid"]
         return score
@@ -287,6 +297,7 @@ class _Session:
                     "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                     "trainer": self.state.to_dict(),
                     "rng": rngs,
+                    "scalers": self.stepper.state_dict(),
                 },
             )
         barrier(self.info)

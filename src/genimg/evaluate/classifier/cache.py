@@ -98,6 +98,6 @@ def load_entry(directory: Path, config: ClassifierConfig) -> DatasetClassifier:
         raise UserError(f"{directory} holds a classifier for another config; delete {directory} to retrain it")
     recipe = Recipe.from_dict(info["recipe"])
     with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
-        net = ClassifierNet(recipe.input_shape[0], recipe.widths, recipe.num_classes)
+        net = ClassifierNet.from_recipe(recipe)
     net.load_state_dict(load_file(str(weights)))
     return DatasetClassifier(net, config, recipe, info)

@@ -13,7 +13,8 @@ from genimg.evaluate.extractor import sha256_of_json
 
 # Bump when a change to this file changes what a given config trains (the auto sizing rules,
 # the loop, the augmentation): old cache entries then stop matching instead of being reused.
-RECIPE_VERSION = 1
+AUGMENTATIONS = ("shift", "affine")
+RECIPE_VERSION = 2  # 2: the 28x28 and 32x32 recipe (narrower, dense features, affine augmentation)
 
 WEIGHTS_FILE = "model.safetensors"
 INFO_FILE = "info.json"
@@ -23,12 +24,14 @@ INFO_FILE = "info.json"
 class ClassifierConfig:
     dataset: str = "digits"
     image_size: int | None = None  # resize the data to this square size, as the generative models saw it
-    widths: tuple[int, ...] | None = None  # conv width per stage; None: (32, 64) up to 16x16, else (32, 64, 128)
-    epochs: int | None = None  # None: 40 for up to 10,000 training images, else 15
+    widths: tuple[int, ...] | None = None  # conv width per stage; None: (32, 64) up to 16x16, else (16, 32, 64)
+    dense: int | None = None  # units of a dense feature layer; 0: averaged maps; None: 0 up to 16x16, else 128
+    epochs: int | None = None  # None: 40 for up to 10,000 training images at 8x8, 20 larger; 15 beyond 10,000
     batch_size: int = 64
     lr: float = 3e-3  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = 5e-4
     max_shift: int | None = None  # random translation in pixels; None: image size // 8 (1 on digits)
+    augment: str | None = None  # shift, or affine (shift, rotation, scale); None: shift up to 16x16, else affine
     seed: int = 0
     threads: int | None = 1  # torch threads while training; fixed so the float summation order is too
     recipe: int = RECIPE_VERSION
@@ -36,6 +39,8 @@ class ClassifierConfig:
     def __post_init__(self) -> None:
         if self.widths is not None and (len(self.widths) == 0 or min(self.widths) < 1):
             raise UserError(f"classifier widths must be a non-empty list of positive integers, got {self.widths}")
+        if self.augment not in (None, *AUGMENTATIONS):
+            raise UserError(f"classifier augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
         for name in ("batch_size", "epochs", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -63,19 +68,24 @@ class Recipe:
     widths: tuple[int, ...]
     epochs: int
     max_shift: int
+    dense: int = 0  # 0: the features are the averaged last maps
+    augment: str = "shift"
 
     @classmethod
     def resolve(cls, config: ClassifierConfig, train: ImageDataset) -> Recipe:
         size = train.image_size
-        widths = config.widths or ((32, 64) if size <= 16 else (32, 64, 128))
+        small = size <= 16
+        widths = config.widths or ((32, 64) if small else (16, 32, 64))
         if size < 2 ** (len(widths) - 1):
             raise UserError(
                 f"classifier with {len(widths)} stages needs images of at least {2 ** (len(widths) - 1)} pixels, "
                 f"got {size}; give fewer widths"
             )
-        epochs = config.epochs or (40 if len(train) <= 10_000 else 15)
+        epochs = config.epochs or ((40 if small else 20) if len(train) <= 10_000 else 15)
         max_shift = config.max_shift if config.max_shift is not None else max(1, size // 8)
-        return cls(tuple(train.image_shape), train.num_classes, tuple(widths), epochs, max_shift)
+        dense = config.dense if config.dense is not None else (0 if small else 128)
+        augment = config.augment or ("shift" if small else "affine")
+        return cls(tuple(train.image_shape), train.num_classes, tuple(widths), epochs, max_shift, dense, augment)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,12 +94,21 @@ class Recipe:
             "widths": list(self.widths),
             "epochs": self.epochs,
             "max_shift": self.max_shift,
+            "dense": self.dense,
+            "augment": self.augment,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        shape, widths = tuple(d["input_shape"]), tuple(d["widths"])
         return cls(
-            tuple(d["input_shape"]), int(d["num_classes"]), tuple(d["widths"]), int(d["epochs"]), int(d["max_shift"])
+            shape,
+            int(d["num_classes"]),
+            widths,
+            int(d["epochs"]),
+            int(d["max_shift"]),
+            int(d.get("dense", 0)),
+            d.get("augment", "shift"),
         )
 
 

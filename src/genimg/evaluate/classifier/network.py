@@ -13,9 +13,13 @@ from genimg.evaluate.extractor import FeatureExtractor
 
 
 class ClassifierNet(nn.Module):
-    """Conv stages -> global average pool (features) -> linear (logits)."""
+    """Conv stages -> features -> linear (logits). The features are the global average of the last
+    maps (``dense`` = 0) or a ReLU layer of ``dense`` units on all of them: at 28x28 the average
+    throws away where the strokes are, and costs about a point of test accuracy."""
 
-    def __init__(self, channels: int, widths: tuple[int, ...], num_classes: int) -> None:
+    def __init__(
+        self, channels: int, widths: tuple[int, ...], num_classes: int, dense: int = 0, image_size: int = 0
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_channels = channels
@@ -26,10 +30,20 @@ class ClassifierNet(nn.Module):
                 layers += [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
                 in_channels = width
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(in_channels, num_classes)
+        final_size = image_size // 2 ** (len(widths) - 1)
+        self.dense = (
+            nn.Sequential(nn.Flatten(), nn.Linear(in_channels * final_size**2, dense), nn.ReLU()) if dense else None
+        )
+        self.head = nn.Linear(dense or in_channels, num_classes)
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> ClassifierNet:
+        channels, _, size = recipe.input_shape
+        return cls(channels, recipe.widths, recipe.num_classes, recipe.dense, size)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(images * 2 - 1).mean(dim=(2, 3))
+        maps = self.body(images * 2 - 1)
+        features = self.dense(maps) if self.dense is not None else maps.mean(dim=(2, 3))
         return features, self.head(features)
 
 
@@ -45,7 +59,7 @@ class DatasetClassifier(FeatureExtractor):
         self.config = config
         self.recipe = recipe
         self.info = info
-        self.feature_dim = recipe.widths[-1]
+        self.feature_dim = recipe.dense or recipe.widths[-1]
         self.num_classes = recipe.num_classes
 
     @property

@@ -40,6 +40,7 @@ from genimg.models.stepper import Stepper, adam
 
 class DCGAN(GenerativeModel):
     family = "dcgan"
+    prefers_channels_last = True  # convolutions only
 
     def __init__(self, config: DCGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)

@@ -196,6 +196,10 @@ class VAE(GenerativeModel):
         return self.decode(z, labels, mode=mode or self.config.sample_mode)
 
     @property
+    def prefers_channels_last(self) -> bool:
+        return self.config.arch == "conv"
+
+    @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 

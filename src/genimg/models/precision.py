@@ -1,0 +1,67 @@
+"""Mixed precision: which one a run uses, and the autocast region it runs its networks in.
+
+``train.precision`` is ``fp32``, ``bf16``, ``fp16`` (CUDA only, with a gradient scaler) or
+``auto``. Parameters, optimiser state, likelihood bounds and every metric stay float32/64:
+autocast only runs the networks' matrix products and convolutions in the lower precision.
+
+``auto`` picks, on CUDA, bf16 where the GPU has it and fp16 otherwise; on Apple's MPS, fp32;
+on a CPU, bf16 only when the CPU computes it natively (AVX512-BF16 or AMX, as PyTorch's
+``torch.cpu._is_avx512_bf16_supported`` / ``_is_amx_tile_supported`` report) and the images are
+at least ``BF16_MIN_IMAGE_SIZE`` pixels a side: measured on a 2-core AVX512-BF16 machine, one
+training step at 28x28 runs 1.3-1.5x faster under bf16 (VAE, diffusion U-Net), while at 8x8
+the casts cost what the products gain (0.9-1.1x). See BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from genimg.config.run_config import PRECISIONS
+from genimg.errors import UserError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+BF16_MIN_IMAGE_SIZE = 16
+CHANNELS_LAST_MIN_IMAGE_SIZE = 16
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(name: str, device: torch.device, image_size: int, native_bf16: bool | None = None) -> str:
+    """The precision ``name`` stands for on ``device`` for images of ``image_size`` pixels a side."""
+    if name not in PRECISIONS:
+        raise UserError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{name}'")
+    kind = torch.device(device).type
+    if name == "fp16" and kind != "cuda":
+        raise UserError("train.precision=fp16 needs a CUDA device (it trains with a gradient scaler); use bf16 or fp32")
+    if name != "auto":
+        return name
+    if kind == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if kind == "cpu":
+        native = cpu_has_native_bf16() if native_bf16 is None else native_bf16
+        return "bf16" if native and image_size >= BF16_MIN_IMAGE_SIZE else "fp32"
+    return "fp32"
+
+
+def use_channels_last(model: torch.nn.Module, image_size: int) -> bool:
+    """Whether to lay the model's tensors out channels-last (NHWC): oneDNN's convolutions prefer it.
+    Measured at 28x28: 1.1-1.3x for the conv VAE and the DCGAN, a loss for the diffusion U-Net
+    (GroupNorm and attention), nothing to gain at 8x8; the model says whether it is conv-only."""
+    return bool(getattr(model, "prefers_channels_last", False)) and image_size >= CHANNELS_LAST_MIN_IMAGE_SIZE
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
+    """Run the block's network operations in ``precision`` (a resolved one: fp32, bf16 or fp16)."""
+    kind = torch.device(device).type
+    if precision == "fp32":
+        with torch.autocast(kind, enabled=False):
+            yield
+        return
+    with torch.autocast(kind, dtype=DTYPES[precision]):
+        yield
