@@ -7,9 +7,9 @@ family one file.
 
 import pytest
 import torch
-from conftest import quick_overrides
 
 import models_for_tests  # noqa: F401  (registers tiny-ae)
+from conftest import quick_overrides
 from genimg.config.families import families
 from genimg.config.run_config import apply_overrides, default_config
 from genimg.data.registry import load_dataset
@@ -29,8 +29,16 @@ from genimg.train.trainer import train
 TINY = {  # a small, fast instance of each family, trained for one epoch on 128 digits
     "vae": ["hidden=32", "latent_dim=2", "iw_samples=1"],
     "dcgan": ["g_features=8", "d_features=8", "latent_dim=4", "select_by=last", "fid_every=0"],
-    "diffusion": ["channels=8", "attention=false", "norm_groups=4", "timesteps=20", "warmup_steps=2", "fid_every=0",
-                  "select_by=val_loss", "monitor_steps=5"],
+    "diffusion": [
+        "channels=8",
+        "attention=false",
+        "norm_groups=4",
+        "timesteps=20",
+        "warmup_steps=2",
+        "fid_every=0",
+        "select_by=val_loss",
+        "monitor_steps=5",
+    ],
     "tiny-ae": [],
 }
 COMMON = ["data.limit=128", "batch_size=32", "likelihood_k=5", "sample_every=0", "eval_every=1", "patience=null"]
@@ -45,8 +53,13 @@ def test_every_registered_family_is_covered():
 def runs(tmp_path_factory):
     """One trained run directory per family."""
     out = tmp_path_factory.mktemp("contract")
-    return {name: train(apply_overrides(default_config(name), quick_overrides(out, name, epochs=1) + COMMON + TINY[name]),
-                        quiet=True).run.path for name in FAMILIES}
+    return {
+        name: train(
+            apply_overrides(default_config(name), quick_overrides(out, name, epochs=1) + COMMON + TINY[name]),
+            quiet=True,
+        ).run.path
+        for name in FAMILIES
+    }
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +145,16 @@ def test_outliers_every_score(runs, family, tmp_path):
         assert "neither a likelihood nor a discriminator" in str(refusal)
         supported = []
     for score in SCORES:
-        options = OutlierOptions(ood=["uniform"], scores=[score], n=16, k=3, t_stride=5, batch_sizes=(2,),
-                                 background=["epochs=1"], progress=False)
+        options = OutlierOptions(
+            ood=["uniform"],
+            scores=[score],
+            n=16,
+            k=3,
+            t_stride=5,
+            batch_sizes=(2,),
+            background=["epochs=1"],
+            progress=False,
+        )
         if score in supported:
             table = detect_outliers(runs[family], options, out=tmp_path / score, log=lambda *_: None)
             row = next(r for r in table["rows"] if r["score"] == score)
@@ -145,18 +166,30 @@ def test_outliers_every_score(runs, family, tmp_path):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_evaluate(runs, family):
-    result = evaluate_run(runs[family], n=40, seeds=1, floor_subsets=1, metrics=("fid", "likelihood"), likelihood_k=3,
-                          progress=False, log=lambda *_: None)
+    result = evaluate_run(
+        runs[family],
+        n=40,
+        seeds=1,
+        floor_subsets=1,
+        metrics=("fid", "likelihood"),
+        likelihood_k=3,
+        progress=False,
+        log=lambda *_: None,
+    )
     assert result["scores"]["fid"]["mean"] >= 0 and result["fid_over_floor"] > 0
     assert ("likelihood" in result) == load_model(runs[family]).has("likelihood")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sweep_of_two_variants_and_its_report(family, tmp_path):
-    base = [item for item in quick_overrides(tmp_path, "unused", epochs=1) + COMMON + TINY[family]
-            if not item.startswith(("out=", "run_name=", "progress=", "epochs="))]
-    sweep = define_sweep(family, {"epochs": [1, 2]}, base=base, evaluation=evaluation_settings(n=40, seeds=1),
-                         out=tmp_path / "sweep")
+    base = [
+        item
+        for item in quick_overrides(tmp_path, "unused", epochs=1) + COMMON + TINY[family]
+        if not item.startswith(("out=", "run_name=", "progress=", "epochs="))
+    ]
+    sweep = define_sweep(
+        family, {"epochs": [1, 2]}, base=base, evaluation=evaluation_settings(n=40, seeds=1), out=tmp_path / "sweep"
+    )
     outcome = run_sweep(sweep, report=True, quiet=True)
     assert not outcome.failed and (tmp_path / "sweep" / "report.html").is_file()
     assert "<table" in build_report([tmp_path / "sweep"], tmp_path / "again.html").read_text()

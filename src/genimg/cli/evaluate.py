@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from genimg.config.run_config import PRECISIONS
 from genimg.evaluate.evaluator import ALL_METRICS, evaluate_run
 
 
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="sampling precision (default: the run's)")
+    p.add_argument("--precision", choices=PRECISIONS, help="sampling precision (default: the run's train.precision)")
     p.set_defaults(handler=run)
 
 
