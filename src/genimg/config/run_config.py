@@ -63,6 +63,7 @@ class TrainConfig:
     out: str = "runs"  # parent directory of run directories
     run_name: str | None = None  # run directory name; default family-dataset-time
     progress: bool = True  # progress bars
+    logger: str = "none"  # none, or tensorboard: mirror metrics and sample grids there (train/loggers.py)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

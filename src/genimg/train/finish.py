@@ -23,11 +23,15 @@ from genimg.train.state import TrainState
 SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
 
 
-def save_sample_grid(model: GenerativeModel, path: Path, seed: int, precision: str, **sample_options: Any) -> None:
+def save_sample_grid(
+    model: GenerativeModel, path: Path, seed: int, precision: str, **sample_options: Any
+) -> torch.Tensor:
+    """64 samples from the grid's fixed noise, saved as an 8x8 grid; returns them."""
     model.eval()
     with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode(), autocast(precision, model.device):
         images = model.sample(64, progress=False, **sample_options)
     save_grid(images, path, nrow=8)
+    return images
 
 
 def finish(

@@ -53,6 +53,7 @@ from genimg.train.distributed import (
 )
 from genimg.train.ema import EMA
 from genimg.train.finish import describe, finish, save_sample_grid
+from genimg.train.loggers import Logger, make_logger
 from genimg.train.state import TrainResult, TrainState
 from genimg.train.validation import check_data, validate_config
 
@@ -98,6 +99,7 @@ def train(
         if info.is_main:
             progress = config.train.progress and not quiet
             summary = finish(run, final, config, splits, session.state, kept.name, precision, progress=progress)
+            session.logger.finish(config, summary)
             log(describe(run, summary))
         barrier(info)
     except KeyboardInterrupt:
@@ -124,6 +126,7 @@ class _Session:
         self.ema = EMA(model, tc.ema_decay, model.ema_parameter_names()) if tc.ema_decay else None
         self.shuffle = torch.Generator().manual_seed(tc.seed)
         self.state = TrainState()
+        self.logger = Logger()  # the real one once the run directory exists (start / restore)
         self.stepper = Stepper(self.optimizers, tc.grad_clip, info.world_size, scale_gradients=precision == "fp16")
 
     @property
@@ -143,6 +146,7 @@ class _Session:
             write_json(run.spec_file, spec.to_dict())
             write_json(run.summary_file, {})  # a new run: nothing from an earlier one in this directory
             mark(run, "running", family=self.config.family, dataset=self.config.data.dataset)
+            self.logger = make_logger(self.config, run)
             if run.metrics_file.exists():
                 run.metrics_file.unlink()
 
@@ -162,6 +166,7 @@ class _Session:
             kept_records = [r for r in run.metrics() if r["epoch"] <= self.state.epoch]
             write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
             mark(run, "running")
+            self.logger = make_logger(self.config, run)
         log(f"resuming {run.path} after epoch {self.state.epoch}")
 
     # --- the loop ----------------------------------------------------------------------------
@@ -204,14 +209,16 @@ class _Session:
             state.epoch = epoch + 1
             if info.is_main:
                 if tc.sample_every and ((epoch + 1) % tc.sample_every == 0 or last_epoch):
-                    save_sample_grid(
+                    grid = save_sample_grid(
                         self.eval_model,
                         run.samples_dir / f"epoch_{epoch + 1:04d}.png",
                         tc.seed,
                         self.precision,
                         **self.eval_model.monitoring_sample_options(),
                     )
+                    self.logger.images("samples", grid, epoch + 1)
                 append_jsonl(run.metrics_file, record)
+                self.logger.epoch(record)
             if improved:  # held in memory, written with the next checkpoint
                 best_weights = self._snapshot()
             stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
