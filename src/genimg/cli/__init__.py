@@ -30,6 +30,10 @@ VERBS = {
     "outliers": ("genimg.cli.outliers", "outlier detection with likelihoods: AUROC tables and histograms"),
     "sweep": ("genimg.cli.sweep", "train variants of a config (one-at-a-time or grid) and report them"),
     "report": ("genimg.cli.report", "write one self-contained HTML report comparing sweeps or runs"),
+    "classify": ("genimg.cli.classify", "classify images by Bayes' rule with a class-conditional model's likelihood"),
+    "studio": ("genimg.cli.studio", "the local web app: explore latent spaces, draw, judge real vs generated"),
+    "judge-score": ("genimg.cli.judge_score", "the fooling rate of the studio's real-vs-generated judgements"),
+    "runs": ("genimg.cli.runs", "list run directories with their status, epochs and headline metrics"),
     "datasets": ("genimg.cli.datasets", "list the datasets genimg knows"),
     "models": ("genimg.cli.models", "list the model families and their config keys"),
 }

@@ -23,7 +23,8 @@ from genimg.errors import UserError
 
 DEQUANTIZE = ("none", "uniform")
 SELECT_BY = ("val_loss", "fid", "last")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what genimg/precision.py resolves (no torch here)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what genimg/models/precision.py resolves (no torch here)
+LOGGERS = ("none", "tensorboard")  # train/loggers.py
 
 
 @dataclass
@@ -66,6 +67,8 @@ class TrainConfig:
     logger: str = "none"  # none, or tensorboard: mirror metrics and sample grids there (train/loggers.py)
 
     def __post_init__(self) -> None:
+        if self.logger not in LOGGERS:
+            raise UserError(f"train.logger must be one of {', '.join(LOGGERS)}, got '{self.logger}'")
         if self.precision not in PRECISIONS:
             raise UserError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.select_by not in SELECT_BY:
