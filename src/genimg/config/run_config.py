@@ -48,7 +48,7 @@ class TrainConfig:
     batch_size: int = 100
     seed: int = 0
     device: str = "auto"  # auto (cuda if present), cpu, cuda, cuda:1
-    precision: str = "auto"  # auto, fp32, bf16, fp16 (CUDA): autocast in training and sampling (genimg/precision.py)
+    precision: str = "auto"  # auto, fp32, bf16, fp16 (CUDA): autocast in training and sampling (models/precision.py)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     grad_clip: float | None = None  # clip the global gradient norm to this value
     patience: int | None = 20  # early stopping: epochs without a better selection score
