@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
+D_NORMS = ("batch", "spectral")
+
 
 @dataclass
 class DCGANConfig:
@@ -21,9 +23,10 @@ class DCGANConfig:
     d_steps: int = 1  # discriminator updates per generator update
     conditional: bool = False  # condition G and D on the class label
     label_embedding: int = 16  # size of the label embedding given to G (conditional only)
-    translate: float = (
-        0.125  # DiffAugment: shift real and fake images by up to this fraction of their size before D (0: off)
-    )
+    # DiffAugment (Zhao et al. 2020) before D, on real and fake alike:
+    translate: float = 0.125  # shift by up to this fraction of the image size (0: off)
+    cutout: float = 0.0  # blank a random square of this fraction of the image size (0: off; DiffAugment uses 0.5)
+    d_norm: str = "batch"  # the discriminator's normalisation: batch (DCGAN) or spectral (Miyato et al. 2018)
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.g_features < 1 or self.d_features < 1:
@@ -40,6 +43,10 @@ class DCGANConfig:
             raise UserError("beta1 and beta2 must lie in [0, 1)")
         if self.label_embedding < 1:
             raise UserError(f"label_embedding must be a positive integer, got {self.label_embedding}")
+        if not 0.0 <= self.cutout < 1.0:
+            raise UserError(f"cutout must lie in [0, 1), got {self.cutout}; 0.5 blanks a square half the image's side")
+        if self.d_norm not in D_NORMS:
+            raise UserError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{self.d_norm}'")
         if not 0.0 <= self.translate < 0.5:
             raise UserError(
                 f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel"

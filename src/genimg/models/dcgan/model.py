@@ -34,7 +34,7 @@ from genimg.errors import UserError
 from genimg.models.base import Batch, GenerativeModel
 from genimg.models.dcgan.config import DCGANConfig
 from genimg.models.dcgan.latent import GeneratorSpace
-from genimg.models.dcgan.networks import Discriminator, Generator, dcgan_init, random_translate
+from genimg.models.dcgan.networks import Discriminator, Generator, dcgan_init, random_cutout, random_translate
 from genimg.models.stepper import Stepper, adam
 
 
@@ -47,7 +47,7 @@ class DCGAN(GenerativeModel):
         classes = spec.num_classes if config.conditional else 0
         c, size = spec.channels, spec.image_size
         self.generator = Generator(config.latent_dim, config.g_features, c, size, classes, config.label_embedding)
-        self.discriminator = Discriminator(config.d_features, c, size, classes)
+        self.discriminator = Discriminator(config.d_features, c, size, classes, config.d_norm)
         self.apply(dcgan_init)
 
     @property
@@ -72,10 +72,12 @@ class DCGAN(GenerativeModel):
 
     def _augment(self, images: torch.Tensor) -> torch.Tensor:
         """DiffAugment (Zhao et al. 2020): D sees real and fake images through the same random
-        translation, so it cannot memorise a small training set pixel for pixel, while G still
-        gets gradients through the (differentiable) shift. The border fills with black (-1)."""
+        translation (and cutout), so it cannot memorise a small training set pixel for pixel,
+        while G still gets gradients through the (differentiable) changes. The border fills with
+        black (-1); cutout with grey (0), as DiffAugment's."""
         max_shift = round(self.config.translate * self.spec.image_size)
-        return random_translate(images, max_shift, fill=-1.0)
+        images = random_translate(images, max_shift, fill=-1.0)
+        return random_cutout(images, round(self.config.cutout * self.spec.image_size), fill=0.0)
 
     # --- training -------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

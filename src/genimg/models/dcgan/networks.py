@@ -50,22 +50,28 @@ class Discriminator(nn.Module):
     """Image in [-1, 1] -> one logit per image. When conditional, a learned image-sized map per
     class joins the image as one more input channel."""
 
-    def __init__(self, features: int, channels: int, image_size: int, num_classes: int = 0) -> None:
+    def __init__(
+        self, features: int, channels: int, image_size: int, num_classes: int = 0, norm: str = "batch"
+    ) -> None:
         super().__init__()
         self.image_size = image_size
+        # spectral: every convolution's weight divided by its largest singular value (a Lipschitz
+        # bound on D), and no BatchNorm, as in Miyato et al.'s SN-GAN.
+        conv = spectral_norm_conv if norm == "spectral" else nn.Conv2d
+        batch_norm = nn.BatchNorm2d if norm == "batch" else (lambda width: nn.Identity())
         self.label_map = nn.Embedding(num_classes, image_size * image_size) if num_classes else None
         channels += int(self.label_map is not None)
         sizes = stage_sizes(image_size)[::-1]  # image size down to the base size
         stages = len(sizes) - 1
         widths = [features * 2**i for i in range(stages)]  # f, 2f, 4f, ...
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [conv(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for i in range(1, stages):
             layers += [
-                nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=False),
-                nn.BatchNorm2d(widths[i]),
+                conv(widths[i - 1], widths[i], 4, 2, 1, bias=False),
+                batch_norm(widths[i]),
                 nn.LeakyReLU(0.2, True),
             ]
-        layers += [nn.Conv2d(widths[-1], 1, sizes[-1], 1, 0, bias=False)]  # base x base -> 1x1
+        layers += [conv(widths[-1], 1, sizes[-1], 1, 0, bias=False)]  # base x base -> 1x1
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,10 +114,29 @@ def random_translate(images: torch.Tensor, max_shift: int, fill: float) -> torch
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # advanced indices first: (n, h, w, c)
 
 
+def random_cutout(images: torch.Tensor, size: int, fill: float) -> torch.Tensor:
+    """Set a random ``size`` x ``size`` square of each image (anywhere, partly outside allowed, as
+    DiffAugment's cutout) to ``fill``. Differentiable in the images (a mask)."""
+    if size == 0:
+        return images
+    n, _, h, w = images.shape
+    centre = torch.randint(0, h, (n, 1, 1), device=images.device), torch.randint(0, w, (n, 1, 1), device=images.device)
+    rows = torch.arange(h, device=images.device)[None, :, None]
+    cols = torch.arange(w, device=images.device)[None, None, :]
+    inside = ((rows - centre[0]).abs() <= size // 2) & ((cols - centre[1]).abs() <= size // 2)
+    return torch.where(inside[:, None], torch.full_like(images, fill), images)
+
+
+def spectral_norm_conv(*args, **kwargs) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(nn.Conv2d(*args, **kwargs))
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: convolutions N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        # a spectrally normalised convolution keeps its raw weight as the parametrisation's original
+        spectral = nn.utils.parametrize.is_parametrized(module, "weight")
+        nn.init.normal_(module.parametrizations.weight.original if spectral else module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

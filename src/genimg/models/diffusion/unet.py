@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genimg.models.precision import in_float32
+
 
 def resolutions_for(size: int) -> list[int]:
     """The U-Net's feature-map sizes, top first: halve while even and above 8, at least once."""
@@ -227,4 +229,4 @@ class UNet(nn.Module):
                 h = layer(h, skips[-1].shape[-2:])
             else:
                 h = layer(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h)
+        return in_float32(self.out[-1], self.out[:-1](h))  # eps to full precision: sampling sums it T times

@@ -5,10 +5,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genimg.models.precision import in_float32
+
 ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "relu": nn.ReLU}
 
 
-def mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") -> nn.Sequential:
+class MLP(nn.Sequential):
+    """Layers in sequence, the output layer in float32: its outputs parametrise q(z|x) or p(x|z)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self[:-1]:
+            x = layer(x)
+        return in_float32(self[-1], x)
+
+
+def mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") -> MLP:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -16,7 +27,7 @@ def mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") 
             layers.append(ACTIVATIONS[activation]())
             if dropout:
                 layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    return MLP(*layers)
 
 
 def downsample_stages(size: int) -> int:
@@ -41,7 +52,7 @@ class ConvEncoder(nn.Module):
         self.head = nn.Linear(ch * size * size, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x))
+        return in_float32(self.head, self.net(x))
 
 
 class ConvDecoder(nn.Module):
@@ -61,4 +72,4 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, self.start_ch, self.start_size, self.start_size)
-        return self.net(h)
+        return in_float32(self.net[-1], self.net[:-1](h))
