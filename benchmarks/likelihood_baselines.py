@@ -20,6 +20,8 @@ from scipy.special import logsumexp
 
 import genimg  # noqa: F401  (OMP_WAIT_POLICY)
 from genimg.data import load_dataset
+from genimg.runs import RunDir
+from genimg.train import apply_overrides, default_config, train
 
 
 def one_hot_levels(split: str) -> np.ndarray:
@@ -78,12 +80,8 @@ def main() -> None:
     baseline_s = time.perf_counter() - t0
 
     if args.run:
-        from genimg.experiments import RunDir
-
         summary = RunDir.open(args.run).summary()
     else:
-        from genimg.train import apply_overrides, default_config, train
-
         summary = train(
             apply_overrides(default_config("vae"), ["out=runs/bench", "progress=false"]), quiet=True
         ).summary
