@@ -20,6 +20,7 @@ from genimg.experiments.sweep import define_sweep, evaluation_settings, run_swee
 from genimg.models.base import CAPABILITIES, Batch
 from genimg.models.stepper import Stepper
 from genimg.runs.loading import load_model
+from genimg.tasks.classify import ClassifyOptions, classify_run
 from genimg.tasks.explore import VIEWS, ExploreOptions, explore, latent_space, supported_views
 from genimg.tasks.outliers import SCORES, OutlierOptions, detect_outliers, resolve_scores
 from genimg.tasks.recover import METHODS, SolverOptions, TaskSpec, recover
@@ -162,6 +163,18 @@ def test_outliers_every_score(runs, family, tmp_path):
         else:
             with pytest.raises(UserError, match="lacks|neither"):
                 detect_outliers(runs[family], options, out=tmp_path / score, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_classify(runs, family, tmp_path):
+    options = ClassifyOptions(missing="half", n=6, k=3, t_stride=5, impute_steps=2, progress=False)
+    model = load_model(runs[family])
+    if model.has("likelihood") and model.conditional:  # no TINY run is conditional: tests/test_classify.py
+        summary = classify_run(runs[family], options, out=tmp_path, log=lambda *_: None)
+        assert 0 <= summary["generative"]["accuracy"] <= 1
+    else:
+        with pytest.raises(UserError, match="conditional=true"):
+            classify_run(runs[family], options, out=tmp_path, log=lambda *_: None)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

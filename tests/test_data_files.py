@@ -166,7 +166,7 @@ def test_decoded_folder_is_cached_and_refreshed_on_change(tmp_path, monkeypatch,
     folder = tmp_path / "cached"
     write_images(folder, {f"{i}.png": np.full((4, 4), i, np.uint8) for i in range(10)})
     first = load_dataset(f"folder:{folder}", "train")
-    assert list((cache / "folders").glob("*.pt"))
+    assert list((cache / "folders").glob("*.npy"))
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although nothing changed")
@@ -184,7 +184,7 @@ def test_decoded_folder_is_cached_and_refreshed_on_change(tmp_path, monkeypatch,
         everything.update(zip(data.extra["files"], data.pixel_indices()))
     assert everything["0.png"].unique().item() == 99  # the changed file was noticed and decoded again
     assert everything["1.png"].unique().item() == 1
-    assert len(list((cache / "folders").glob("*.pt"))) == 2  # old and new versions; nothing half-written
+    assert len(list((cache / "folders").glob("*.npy"))) == 2  # old and new versions; nothing half-written
 
 
 def test_folder_errors(tmp_path):

@@ -168,12 +168,13 @@ def test_concurrent_requests_train_once(tmp_path, monkeypatch):
     assert results["first"] == results["second"]
 
 
-def test_damaged_cache_entry_is_reported(tmp_path):
-    load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+def test_damaged_cache_entry_is_rebuilt(tmp_path, capsys):
+    first = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
     weights = classifier_dir(tiny(), tmp_path) / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
-    with pytest.raises(UserError, match="delete .* to retrain"):
-        load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    again = load_or_train_classifier(tiny(), cache_dir=tmp_path, progress=False)
+    assert "is damaged; training it again" in capsys.readouterr().err
+    assert sha256_of_file(weights) == again.identity["weights_sha256"] == first.identity["weights_sha256"]
 
 
 def test_features_and_probabilities(tmp_path):

@@ -246,6 +246,15 @@ def test_resume_skips_finished_runs_resumes_partial_ones_and_starts_the_rest(tmp
     state = torch.load(partial.checkpoint("last") / "state.pt", weights_only=False)
     state["trainer"]["epoch"] = 1
     torch.save(state, partial.checkpoint("last") / "state.pt")
+    # The checkpoint's manifest checks every file: record the edited state's checksum, as a real write would.
+    import hashlib
+    import json
+
+    manifest = partial.checkpoint("last") / "manifest.json"
+    recorded = json.loads(manifest.read_text())
+    edited = (partial.checkpoint("last") / "state.pt").read_bytes()
+    recorded["files"]["state.pt"] = {"sha256": hashlib.sha256(edited).hexdigest(), "bytes": len(edited)}
+    manifest.write_text(json.dumps(recorded))
     import shutil
 
     shutil.rmtree(out / "latent_dim=8")

@@ -9,7 +9,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one version string: pyproject.toml reads it (CHANGELOG.md)
 
 from genimg.errors import UserError  # noqa: E402
 

@@ -2,7 +2,8 @@
 prints; ``VERBS`` lists them. Only the verb being run is imported, so ``genimg --help`` and a
 mistyped verb answer without importing torch or any task.
 
-User errors (bad keys, files, shapes) print one line and exit with code 2; no traceback.
+User errors (bad keys, files, shapes, a diverged run, a full disk) print one line and exit with
+code 2; no traceback. Ctrl-C prints one line saying how to continue and exits with code 130.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"genimg: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("genimg: interrupted; a training run can be continued with `genimg train --resume RUN`", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # A training run's interruption names the run and the command that continues it.
+        detail = str(e) or "a training run can be continued with `genimg train --resume RUN`"
+        print(f"genimg: interrupted; {detail}", file=sys.stderr)
         return 130
     return 0

@@ -51,6 +51,9 @@ class TrainConfig:
     precision: str = "auto"  # auto, fp32, bf16, fp16 (CUDA): autocast in training and sampling (models/precision.py)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     grad_clip: float | None = None  # clip the global gradient norm to this value
+    # A non-finite loss or gradient norm stops the run as diverged (train/guard.py); with N > 0 up
+    # to N such steps are skipped instead (no update; counted in metrics.jsonl), then it stops.
+    skip_nonfinite: int = 0
     patience: int | None = 20  # early stopping: epochs without a better selection score
     select_by: str = "val_loss"  # val_loss, fid (needs fid_every), or last: which checkpoint is kept
     ema_decay: float | None = None  # keep an EMA of the weights; sampling uses it
@@ -73,6 +76,8 @@ class TrainConfig:
             raise UserError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.select_by not in SELECT_BY:
             raise UserError(f"train.select_by must be one of {', '.join(SELECT_BY)}, got '{self.select_by}'")
+        if self.skip_nonfinite < 0:
+            raise UserError(f"train.skip_nonfinite must be 0 (stop at the first) or more, got {self.skip_nonfinite}")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be at least 1")
 
@@ -184,11 +189,19 @@ def config_for(family_name: str, overrides: dict[str, Any] | list[str]) -> RunCo
 
 
 def load_config(path: str | Path) -> RunConfig:
+    """The config in a YAML file; any problem with the file is one UserError that names it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"config file {path} is unreadable ({e}); restore it, or write a new one") from None
     except yaml.YAMLError as e:
         raise UserError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    return config_from_dict(data)
+    try:
+        return config_from_dict(data)
+    except UserError as e:
+        raise UserError(f"config file {path}: {e}") from None
+    except (TypeError, ValueError, AttributeError) as e:  # a shape the file should never have
+        raise UserError(f"config file {path} is not a genimg config ({e}); restore it, or write a new one") from None

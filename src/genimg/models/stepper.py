@@ -8,6 +8,13 @@ Under fp16 autocast (CUDA) each optimiser has its own gradient scaler: the loss 
 before backward and the gradients unscaled before clipping, and a step with overflowing
 gradients is skipped, as ``torch.amp.GradScaler`` does. The backward pass runs outside the
 autocast region (PyTorch's advice); its operations take the dtypes of the forward pass.
+
+With ``watch=True`` (the trainer's divergence guard, ``train/guard.py``) each update records its
+loss and global gradient norm as device tensors in ``checks``, without a host sync: the guard
+reads them all at once after the training step. Under a gradient scaler only the loss is
+watched: overflowing fp16 gradients are the scaler's business (it skips those steps itself).
+With ``skip_nonfinite=True`` the update is decided here instead: a non-finite loss or gradient
+norm costs one sync, and the optimiser step is skipped (``skipped`` names it).
 """
 
 from __future__ import annotations
@@ -36,12 +43,23 @@ class Stepper:
         grad_clip: float | None = None,
         world_size: int = 1,
         scale_gradients: bool = False,
+        watch: bool = False,
+        skip_nonfinite: bool = False,
     ):
         self.optimizers = optimizers
         self.grad_clip = grad_clip
         self.world_size = world_size
-        self.grad_norms: dict[str, float] = {}
+        self.grad_norms: dict[str, torch.Tensor] = {}  # after clipping's norm computation (device tensors)
         self.scalers = {name: torch.amp.GradScaler("cuda") for name in optimizers} if scale_gradients else {}
+        self.watch = watch or skip_nonfinite
+        self.skip_nonfinite = skip_nonfinite
+        self.checks: list[tuple[str, torch.Tensor, torch.Tensor | None]] = []  # (optimiser, loss, grad norm)
+        self.skipped: list[str] = []  # optimisers whose update was skipped in this training step
+
+    def begin_step(self) -> None:
+        """Forget the previous training step's checks (the trainer calls this before each step)."""
+        self.checks.clear()
+        self.skipped.clear()
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         if name not in self.optimizers:
@@ -56,14 +74,33 @@ class Stepper:
             _all_reduce_mean_grads(params, self.world_size)
         if scaler is not None:
             scaler.unscale_(optimizer)
+        norm = None
         if self.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-            self.grad_norms[name] = float(norm)
+            self.grad_norms[name] = norm.detach()
+        if self.watch:
+            if scaler is None and norm is None:
+                grads = [p.grad for p in params if p.grad is not None]
+                norm = torch.nn.utils.get_total_norm(grads, foreach=True) if grads else None
+            self.checks.append((name, loss.detach(), None if scaler is not None else norm))
+            if self.skip_nonfinite and not self._finite(loss, None if scaler is not None else norm):
+                self.skipped.append(name)
+                if scaler is None:  # (a scaler skips a step with non-finite gradients itself)
+                    optimizer.zero_grad(set_to_none=True)
+                    return
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
         else:
             optimizer.step()
+
+    def _finite(self, loss: torch.Tensor, norm: torch.Tensor | None) -> bool:
+        """Whether this update's loss and gradient norm are finite, agreed by every rank (one sync)."""
+        values = [loss.detach().float().reshape(())] + ([norm.float().reshape(())] if norm is not None else [])
+        bad = (~torch.isfinite(torch.stack(values))).any().to(torch.int32)
+        if self.world_size > 1:  # every rank must skip the same updates, or their weights part
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        return not bool(bad)
 
     def state_dict(self) -> dict[str, dict]:
         """The gradient scalers' state (empty without fp16): part of an exact resume."""

@@ -6,15 +6,19 @@
       metrics.jsonl            one JSON line per epoch: train/val/test losses, fid, time
       checkpoints/last/        model.safetensors, ema.safetensors, state.pt (optimisers, RNG, counters)
       checkpoints/best/        the weights selected by val loss or FID
+      checkpoints/*/manifest.json  each file's SHA-256, the epoch and step (runs/checkpoint.py)
+      .lock                    held by the process training the run, with its pid (runs/lock.py)
       samples/epoch_NNNN.png   sample grids during training (fixed seed)
       samples.png              64 samples from the kept weights
       reconstructions.png      test images (odd rows) above their reconstructions (even rows)
       summary.json             best epoch, final scores, likelihoods, timings, parameter count
       eval/metrics.json        written by `genimg evaluate`
+
+Every reader below turns a damaged file into one UserError naming the file and the fix.
 """
+
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from typing import Any
 from genimg.config.run_config import RunConfig, load_config
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.io import read_jsonl
+from genimg.io import read_json, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,12 @@ class RunDir:
     path: Path
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
+    def open(cls, path: str | Path) -> RunDir:
         run = cls(Path(path))
         if not run.config_file.exists():
-            raise UserError(f"{path} is not a genimg run directory (no config.yaml); pass the directory `genimg train` printed")
+            raise UserError(
+                f"{path} is not a genimg run directory (no config.yaml); pass the directory `genimg train` printed"
+            )
         return run
 
     # paths
@@ -69,17 +75,45 @@ class RunDir:
         return load_config(self.config_file)
 
     def spec(self) -> DataSpec:
-        return DataSpec.from_dict(json.loads(self.spec_file.read_text()))
+        fix = "it records the shape and classes the model was built for; restore it from a copy, or retrain"
+        data = read_json(self.spec_file, fix)
+        try:
+            spec = DataSpec.from_dict(data)
+            shape_ok = len(spec.image_shape) == 3 and all(isinstance(d, int) and d > 0 for d in spec.image_shape)
+            levels_ok = spec.levels is None or (isinstance(spec.levels, int) and spec.levels >= 2)
+            if not (shape_ok and levels_ok and spec.num_classes >= 1):
+                raise ValueError
+            return spec
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UserError(f"{self.spec_file} does not describe a dataset; {fix}") from None
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.metrics_file)
+        fix = "restore it from a copy, or remove the damaged line (the run's checkpoints are unaffected)"
+        records = read_jsonl(self.metrics_file, fix)
+        for number, record in enumerate(records, 1):
+            epoch = record.get("epoch")
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+                raise UserError(f"{self.metrics_file} line {number} has no epoch number; {fix}")
+        return records
 
     def summary(self) -> dict[str, Any]:
-        return json.loads(self.summary_file.read_text()) if self.summary_file.exists() else {}
+        if not self.summary_file.exists():
+            return {}
+        fix = f"delete it and run `genimg train --resume {self.path}`, which writes it again"
+        data = read_json(self.summary_file, fix)
+        if not isinstance(data, dict):
+            raise UserError(f"{self.summary_file} is not a JSON object; {fix}")
+        return data
 
     def evaluation(self) -> dict[str, Any]:
         f = self.eval_dir / "metrics.json"
-        return json.loads(f.read_text()) if f.exists() else {}
+        if not f.exists():
+            return {}
+        fix = f"delete it and run `genimg evaluate {self.path}` again"
+        data = read_json(f, fix)
+        if not isinstance(data, dict):
+            raise UserError(f"{f} is not a JSON object; {fix}")
+        return data
 
     def status(self) -> str:
         """running, finished, failed, interrupted, diverged (runs/status.py); "unknown" without a record."""

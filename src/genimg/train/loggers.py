@@ -8,12 +8,14 @@ not change what the run computes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from genimg.config.run_config import RunConfig
 from genimg.runs.directory import RunDir
+from genimg.train.tensorboard import TensorBoardLogger
 
 
 class Logger:
@@ -27,8 +29,16 @@ class Logger:
         """The run's config and final summary; the logger closes its files."""
 
 
-LOGGERS: dict[str, type[Logger]] = {"none": Logger}
+class _NoLogger(Logger):
+    def __init__(self, config: RunConfig, run: RunDir) -> None:
+        pass
+
+
+# name (config.run_config.LOGGERS) -> a logger class taking (config, run directory). Each has
+# Logger's three methods; TensorBoardLogger does not subclass Logger, so that its module need not
+# import this one (which imports it), and it loads tensorboard only when it is made.
+LOGGERS: dict[str, Callable[[RunConfig, RunDir], Logger]] = {"none": _NoLogger, "tensorboard": TensorBoardLogger}
 
 
 def make_logger(config: RunConfig, run: RunDir) -> Logger:
-    return LOGGERS[config.train.logger](config, run) if config.train.logger != "none" else Logger()
+    return LOGGERS[config.train.logger](config, run)

@@ -22,6 +22,7 @@ class TrainState:
     elapsed_s: float = 0.0  # wall time spent training, summed over resumes
     cpu_s: float = 0.0  # process CPU time, summed over resumes
     stopped_early: bool = False
+    nonfinite_skipped: int = 0  # training steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

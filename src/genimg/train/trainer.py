@@ -8,8 +8,12 @@ directory. Resuming restores weights, optimisers, RNG states and counters, so a 
 continues exactly as if it had never stopped.
 
 Before any of that, the config is validated (``validation.py``): a run that could only fail
-later is refused before data loads. Once its directory exists, the run's status in
-summary.json says what happened to it (running, finished, failed, interrupted).
+later is refused before data loads. Once its directory exists, it is locked against a second
+trainer (``runs/lock.py``) and its status in summary.json says what happened to it (running,
+finished, failed, interrupted, diverged). A non-finite loss or gradient stops the run
+(``guard.py``); Ctrl-C stops it between steps (``interrupt.py``); either way the last checkpoint
+is left as it was and the message says what to do next. ``--resume`` on a run that has no
+checkpoint yet starts it again from the beginning, which is exactly what resuming it would be.
 
 Under torchrun each rank takes an equal shard of every global batch; gradients are averaged
 with torch.distributed, so all ranks hold identical parameters. Only rank 0 writes files.
@@ -17,8 +21,9 @@ with torch.distributed, so all ranks hold identical parameters. Only rank 0 writ
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,16 +35,17 @@ from genimg.config.run_config import RunConfig
 from genimg.data.dataset import ImageDataset
 from genimg.data.spec import DataSpec
 from genimg.evaluate.training_fid import TrainingEvaluator
-from genimg.io import append_jsonl, write_json, write_text
+from genimg.io import append_jsonl, write_errors, write_json, write_text
 from genimg.models.base import Batch, GenerativeModel
 from genimg.models.build import build_model
 from genimg.models.precision import autocast, resolve_precision, use_channels_last
 from genimg.models.stepper import Stepper
-from genimg.rng import fixed_seed, rng_state, set_rng_state
-from genimg.runs.checkpoint import load_state, load_weights, save_checkpoint
+from genimg.rng import fixed_seed, rng_state
+from genimg.runs.checkpoint import readable, save_checkpoint, settle
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
-from genimg.runs.status import mark, new_run_path
+from genimg.runs.lock import RunLock
+from genimg.runs.status import mark, mark_quietly, new_run_path, refuse_taken
 from genimg.train.batches import evaluate_loss, iterate_batches, load_splits
 from genimg.train.device import device_kind, select_device
 from genimg.train.distributed import (
@@ -52,8 +58,12 @@ from genimg.train.distributed import (
     init_distributed,
 )
 from genimg.train.ema import EMA
+from genimg.train.epoch_sums import EpochSums
 from genimg.train.finish import describe, finish, save_sample_grid
+from genimg.train.guard import Diverged, DivergenceGuard
+from genimg.train.interrupt import StopRequest, TrainingInterrupted, stop_at_clean_points
 from genimg.train.loggers import Logger, make_logger
+from genimg.train.resume import restore_training, trim_metrics
 from genimg.train.state import TrainResult, TrainState
 from genimg.train.validation import check_data, validate_config
 
@@ -85,32 +95,22 @@ def train(
         model = model.to(memory_format=torch.channels_last)
         splits = {name: split.channels_last() for name, split in splits.items()}
     session = _Session(config, model, info, precision)
-    if resume:
-        session.restore(run, log)
-    else:
-        session.start(run, spec)
-    barrier(info)
-    try:
-        session.loop(run, splits, device, quiet, log)
-        kept = run.checkpoint("best") if session.state.best_epoch > 0 else run.checkpoint("last")
+    lock = RunLock(run.path, note=lambda text: print(text, file=sys.stderr)) if info.is_main else None
+    with lock or contextlib.nullcontext():
+        if info.is_main:
+            settle(run.checkpoint("last"))  # a checkpoint swap a kill interrupted
+            settle(run.checkpoint("best"))
+            if not resume and run_dir is None:
+                refuse_taken(run)  # again, now that no other trainer can be in this directory
         barrier(info)
-        final = load_model(run.path, which=kept.name, device=device)
-        summary: dict[str, Any] = {}
-        if info.is_main:
-            progress = config.train.progress and not quiet
-            summary = finish(run, final, config, splits, session.state, kept.name, precision, progress=progress)
-            session.logger.finish(config, summary)
-            log(describe(run, summary))
+        if resume and readable(run.checkpoint("last")).exists():
+            session.restore(run, log)
+        else:
+            if resume:
+                log(f"{run.path} has no checkpoint yet: starting it from the beginning")
+            session.start(run, spec)
         barrier(info)
-    except KeyboardInterrupt:
-        if info.is_main:
-            mark(run, "interrupted", epochs_trained=session.state.epoch)
-        raise
-    except Exception as error:
-        if info.is_main:
-            mark(run, "failed", error=f"{type(error).__name__}: {error}", epochs_trained=session.state.epoch)
-        raise
-    return TrainResult(run, final, summary)
+        return session.run(run, splits, device, quiet, log)
 
 
 class _Session:
@@ -127,7 +127,70 @@ class _Session:
         self.shuffle = torch.Generator().manual_seed(tc.seed)
         self.state = TrainState()
         self.logger = Logger()  # the real one once the run directory exists (start / restore)
-        self.stepper = Stepper(self.optimizers, tc.grad_clip, info.world_size, scale_gradients=precision == "fp16")
+        self.stepper = Stepper(
+            self.optimizers,
+            tc.grad_clip,
+            info.world_size,
+            scale_gradients=precision == "fp16",
+            watch=True,
+            skip_nonfinite=tc.skip_nonfinite > 0,
+        )
+        self.saved_epoch: int | None = None  # the epoch the last checkpoint holds (None: none yet)
+
+    def run(self, run: RunDir, splits: dict[str, ImageDataset], device: torch.device, quiet: bool, log) -> TrainResult:
+        """The loop, then the kept weights' final scores; the run's status says how it ended."""
+        config, info = self.config, self.info
+        try:
+            with stop_at_clean_points(enabled=not info.enabled) as stop:
+                self.loop(run, splits, device, quiet, log, stop)
+                if stop.requested:  # asked for during the last epoch's evaluation: before the final one
+                    raise TrainingInterrupted
+            kept = run.checkpoint("best") if self.state.best_epoch > 0 else run.checkpoint("last")
+            barrier(info)
+            final = load_model(run.path, which=kept.name, device=device)
+            summary: dict[str, Any] = {}
+            if info.is_main:
+                progress = config.train.progress and not quiet
+                summary = finish(run, final, config, splits, self.state, kept.name, self.precision, progress=progress)
+                self.logger.finish(config, summary)
+                log(describe(run, summary))
+            barrier(info)
+        except Diverged as error:
+            kept = (
+                f"the last good checkpoint, {run.checkpoint('last')} (epoch {self.saved_epoch}), is untouched"
+                if self.saved_epoch is not None
+                else "nothing had been checkpointed"
+            )
+            error = Diverged(f"{error}; {kept}")
+            if info.is_main:
+                mark_quietly(run, "diverged", error=str(error), **self._where())
+            raise error from None
+        except KeyboardInterrupt:
+            message = self._interrupted(run)
+            if info.is_main:
+                mark_quietly(run, "interrupted", error=message, **self._where())
+            raise TrainingInterrupted(message) from None
+        except Exception as error:
+            if info.is_main:
+                mark_quietly(run, "failed", error=f"{type(error).__name__}: {error}", **self._where())
+            raise
+        return TrainResult(run, final, summary)
+
+    def _where(self) -> dict[str, Any]:
+        return {"epochs_trained": self.state.epoch, "step": self.state.step, "checkpoint_epoch": self.saved_epoch}
+
+    def _interrupted(self, run: RunDir) -> str:
+        if self.state.epoch >= self.config.train.epochs:
+            return f"stopped during the final evaluation; `genimg train --resume {run.path}` finishes the run"
+        kept = (
+            f"{run.checkpoint('last')} holds epoch {self.saved_epoch}"
+            if self.saved_epoch is not None
+            else "nothing was checkpointed yet"
+        )
+        return (
+            f"stopped at step {self.state.step} (epoch {self.state.epoch + 1}); {kept}; "
+            f"continue with `genimg train --resume {run.path}`"
+        )
 
     @property
     def eval_model(self) -> GenerativeModel:
@@ -141,7 +204,8 @@ class _Session:
         # Each rank draws its own noise (reparameterisation, GAN latents, diffusion timesteps).
         torch.manual_seed(self.config.train.seed + 104729 * self.info.rank)
         if self.info.is_main:
-            run.path.mkdir(parents=True, exist_ok=True)
+            with write_errors(run.path):
+                run.path.mkdir(parents=True, exist_ok=True)
             write_text(run.config_file, self.config.to_yaml())
             write_json(run.spec_file, spec.to_dict())
             write_json(run.summary_file, {})  # a new run: nothing from an earlier one in this directory
@@ -151,27 +215,20 @@ class _Session:
                 run.metrics_file.unlink()
 
     def restore(self, run: RunDir, log) -> None:
-        last = run.checkpoint("last")
-        load_weights(self.model, last / "model.safetensors")
-        if self.ema is not None:
-            load_weights(self.ema.module, last / "ema.safetensors")
-        saved = load_state(last / "state.pt")
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(saved["optimizers"][name])
-        self.state = TrainState(**saved["trainer"])
-        rng = saved["rng"][self.info.rank] if isinstance(saved["rng"], list) else saved["rng"]
-        set_rng_state(rng, {"shuffle": self.shuffle})
-        self.stepper.load_state_dict(saved.get("scalers", {}))
+        restore_training(self, run)
+        self.saved_epoch = self.state.epoch
         if self.info.is_main:  # epochs logged after the checkpoint will be trained again
-            kept_records = [r for r in run.metrics() if r["epoch"] <= self.state.epoch]
-            write_text(run.metrics_file, "".join(json.dumps(r) + "\n" for r in kept_records))
-            mark(run, "running")
+            trim_metrics(run, self.state.epoch)
+            mark(run, "running", clear=("error", "step", "checkpoint_epoch"))  # what the last stop recorded
             self.logger = make_logger(self.config, run)
         log(f"resuming {run.path} after epoch {self.state.epoch}")
 
     # --- the loop ----------------------------------------------------------------------------
-    def loop(self, run: RunDir, splits: dict[str, ImageDataset], device: torch.device, quiet: bool, log) -> None:
+    def loop(
+        self, run: RunDir, splits: dict[str, ImageDataset], device: torch.device, quiet: bool, log, stop: StopRequest
+    ) -> None:
         tc, info, state = self.config.train, self.info, self.state
+        self.guard = DivergenceGuard(tc.skip_nonfinite, self.precision, info)
         # FID during training is measured against the val split: the test split stays unseen by selection.
         monitor = (
             TrainingEvaluator(splits["val"], n=tc.fid_samples, device=device, data=self.config.data)
@@ -195,7 +252,7 @@ class _Session:
             leave=False,
         )
         for epoch in bar:
-            record = self.train_epoch(epoch, splits["train"], device, bar)
+            record = self.train_epoch(epoch, splits["train"], device, bar, stop)
             last_epoch = epoch + 1 == tc.epochs
             score = self.evaluate_epoch(epoch, record, splits, monitor, last_epoch)
             improved = score is not None and score < state.best_score
@@ -221,44 +278,55 @@ class _Session:
                 self.logger.epoch(record)
             if improved:  # held in memory, written with the next checkpoint
                 best_weights = self._snapshot()
-            stop = tc.patience is not None and state.epochs_without_improvement >= tc.patience
-            state.stopped_early = stop and not last_epoch
+            early = tc.patience is not None and state.epochs_without_improvement >= tc.patience
+            state.stopped_early = early and not last_epoch
             if (
                 agree(time.perf_counter() - last_checkpoint >= tc.checkpoint_every_s, info, device)
-                or stop
+                or early
                 or last_epoch
+                or stop.requested  # Ctrl-C during this epoch's evaluation: keep the epoch, then stop
             ):
                 self.checkpoint(run, best_weights)
                 best_weights = None
                 last_checkpoint = time.perf_counter()
-            if stop:
+            if early:
                 log(f"stopping early after epoch {epoch + 1}: no better {tc.select_by} for {tc.patience} evaluations")
                 break
         bar.close()
 
-    def train_epoch(self, epoch: int, data: ImageDataset, device: torch.device, bar) -> dict[str, Any]:
+    def train_epoch(self, epoch: int, data: ImageDataset, device: torch.device, bar, stop: StopRequest) -> dict:
         tc, state = self.config.train, self.state
         wall0, cpu0 = time.perf_counter(), time.process_time()
         self.model.train()
-        sums: dict[str, float] = {}
-        seen = 0
+        sums = EpochSums(device)
+        skipped, shown = 0, 0.0
         for local in iterate_batches(len(data), tc.batch_size, self.shuffle, self.info):
+            if stop.requested:
+                raise TrainingInterrupted
+            self.stepper.begin_step()
             with autocast(self.precision, device):
                 out = self.model.training_step(Batch(data.images[local], data.labels[local]), self.stepper)
+            state.step += 1
+            if self.guard.after_step(self.stepper, out, state.step, epoch + 1, state.nonfinite_skipped):
+                state.nonfinite_skipped += 1  # no update was made: left out of the epoch's means
+                skipped += 1
+                continue
             if self.ema is not None:
                 self.ema.update(self.model)
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(local)
-            seen += len(local)
-            state.step += 1
-            if "loss" in out:
+            sums.add(out, len(local))
+            # The bar's loss costs a host sync: only for a bar someone sees, twice a second at most.
+            if "loss" in out and not bar.disable and time.perf_counter() - shown > 0.5:
                 bar.set_postfix(loss=f"{float(out['loss']):.3f}", refresh=False)
-        sums["_count"] = float(seen)
-        sums = all_reduce_sums(sums, self.info, device)
-        count = sums.pop("_count")
+                shown = time.perf_counter()
+        totals = all_reduce_sums(sums.totals(), self.info, device)
+        count = totals.pop("_count")
         state.elapsed_s += time.perf_counter() - wall0
         state.cpu_s += time.process_time() - cpu0
-        return {"epoch": epoch + 1, "step": state.step, "train": {k: v / count for k, v in sums.items()}}
+        means = {k: v / count for k, v in totals.items()} if count else {}
+        record = {"epoch": epoch + 1, "step": state.step, "train": means}
+        if skipped:
+            record["nonfinite_skipped"] = skipped
+        return record
 
     def evaluate_epoch(
         self,
@@ -295,7 +363,7 @@ class _Session:
         rngs = all_gather_objects(mine, self.info) if self.info.enabled else mine
         if self.info.is_main:
             if best_weights is not None:
-                save_checkpoint(run.checkpoint("best"), *best_weights, None)
+                save_checkpoint(run.checkpoint("best"), *best_weights, None, {"epoch": self.state.best_epoch})
             save_checkpoint(
                 run.checkpoint("last"),
                 self.model,
@@ -306,7 +374,9 @@ class _Session:
                     "rng": rngs,
                     "scalers": self.stepper.state_dict(),
                 },
+                {"epoch": self.state.epoch, "step": self.state.step},
             )
+        self.saved_epoch = self.state.epoch
         barrier(self.info)
 
     def _snapshot(self) -> tuple[torch.nn.Module, torch.nn.Module | None]:

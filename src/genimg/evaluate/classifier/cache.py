@@ -1,8 +1,13 @@
-"""The classifier cache: trained once per config, read back checked, one trainer at a time."""
+"""The classifier cache: trained once per config, read back checked, one trainer at a time.
+
+An entry is ``info.json`` (written last, with the weights' SHA-256) beside ``model.safetensors``.
+An entry that is damaged (unreadable info, weights cut short or altered, another config's) is a
+cache miss: the classifier is trained again and the entry rewritten, with a note; never fatal.
+"""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ from genimg.evaluate.classifier.config import ClassifierConfig, Recipe
 from genimg.evaluate.classifier.network import ClassifierNet, DatasetClassifier
 from genimg.evaluate.classifier.training import data_fingerprint, load_splits, train_classifier
 from genimg.evaluate.extractor import cache_root, sha256_of_file
-from genimg.io import atomic_path, exclusive_lock, write_json
+from genimg.io import atomic_path, exclusive_lock, read_json, write_errors, write_json
 
 WEIGHTS_FILE = "model.safetensors"
 INFO_FILE = "info.json"
@@ -48,13 +53,30 @@ def load_or_train_classifier(
     one's training and then read its result, instead of training it again.
     """
     directory = classifier_dir(config, cache_dir)
-    if not (directory / INFO_FILE).exists():
-        directory.mkdir(parents=True, exist_ok=True)
+    classifier = _intact_entry(directory, config)
+    if classifier is None:
+        with write_errors(directory):
+            directory.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(directory / ".lock"):
-            if not (directory / INFO_FILE).exists():  # another process may have finished meanwhile
+            classifier = _intact_entry(directory, config)  # another process may have finished meanwhile
+            if classifier is None:
+                if (directory / INFO_FILE).exists():
+                    print(f"note: the cached classifier in {directory} is damaged; training it again", file=sys.stderr)
+                    (directory / INFO_FILE).unlink()  # the entry is incomplete until info.json is back
                 net, recipe, info = train_classifier(config, device=device, progress=progress)
                 save_entry(directory, net, info)
-    return load_entry(directory, config).to(device)
+                classifier = load_entry(directory, config)
+    return classifier.to(device)
+
+
+def _intact_entry(directory: Path, config: ClassifierConfig) -> DatasetClassifier | None:
+    """The cached classifier, or None if there is no complete, undamaged entry for ``config``."""
+    if not (directory / INFO_FILE).exists():
+        return None
+    try:
+        return load_entry(directory, config)
+    except UserError:
+        return None
 
 
 def default_classifier(
@@ -82,22 +104,25 @@ def save_entry(directory: Path, net: ClassifierNet, info: dict[str, Any]) -> Non
 
 
 def load_entry(directory: Path, config: ClassifierConfig) -> DatasetClassifier:
+    """The classifier in a cache entry, checked; a UserError naming the damaged file otherwise."""
+    fix = f"delete {directory} to retrain the classifier"
+    info = read_json(directory / INFO_FILE, fix)
+    if not isinstance(info, dict):
+        raise UserError(f"{directory / INFO_FILE} is not a classifier record; {fix}")
+    weights = directory / str(info.get("weights_file", WEIGHTS_FILE))
     try:
-        info = json.loads((directory / INFO_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(
-            f"cannot read {directory / INFO_FILE} ({e}); delete {directory} to retrain the classifier"
-        ) from None
-    weights = directory / info.get("weights_file", WEIGHTS_FILE)
-    if not weights.exists() or sha256_of_file(weights) != info.get("weights_sha256"):
-        raise UserError(
-            f"classifier weights {weights} are missing or do not match the sha256 in {INFO_FILE}; "
-            f"delete {directory} to retrain the classifier"
-        )
+        digest = sha256_of_file(weights)
+    except OSError:
+        digest = None
+    if digest is None or digest != info.get("weights_sha256"):
+        raise UserError(f"classifier weights {weights} are missing or do not match the sha256 in {INFO_FILE}; {fix}")
     if info.get("config_hash") != config.hash():
-        raise UserError(f"{directory} holds a classifier for another config; delete {directory} to retrain it")
-    recipe = Recipe.from_dict(info["recipe"])
-    with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
-        net = ClassifierNet.from_recipe(recipe)
-    net.load_state_dict(load_file(str(weights)))
+        raise UserError(f"{directory} holds a classifier for another config; {fix}")
+    try:
+        recipe = Recipe.from_dict(info["recipe"])
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
+            net = ClassifierNet.from_recipe(recipe)
+        net.load_state_dict(load_file(str(weights)))
+    except Exception as e:  # a record that parses but does not describe these weights
+        raise UserError(f"{directory / INFO_FILE} does not describe {weights} ({type(e).__name__}); {fix}") from None
     return DatasetClassifier(net, config, recipe, info)

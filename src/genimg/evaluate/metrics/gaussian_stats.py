@@ -46,7 +46,7 @@ class GaussianStats:
             raise UserError(
                 f"no feature statistics file at {path}; compute them with GaussianStats.save first"
             ) from None
-        except (KeyError, ValueError, OSError) as err:
+        except Exception as err:  # np.load raises many types for a damaged file (BadZipFile, EOFError, ...)
             raise UserError(
                 f"{path} is not a genimg feature statistics file ({err}); recompute it with GaussianStats.save"
             ) from None

@@ -1,4 +1,5 @@
-"""The numbers the report's table shows, in column order: each one's title and how it is shown.
+"""The numbers the report's table shows, in column order: each one's title and how it is shown,
+and which of them the per-parameter effects section plots and tests.
 
 Which way is better comes from ``genimg.evaluate.directions``, where every evaluation output
 declares it; the report keeps no directions of its own.
@@ -16,8 +17,9 @@ class Metric:
     key: str  # the score's key, in RunRecord.scores and in genimg.evaluate.directions
     title: str
     per_extractor: bool = False  # a sample-quality score: only comparable within one extractor
-    in_paragraph: bool = True
+    in_paragraph: bool = True  # in the range paragraph of runs compared without a sweep
     integer: bool = False
+    effect: bool = False  # plotted against each swept parameter, with a sentence on its effect
 
     @property
     def higher_is_better(self) -> bool:
@@ -30,16 +32,19 @@ class Metric:
 
 
 METRICS = [
-    Metric("nll", "NLL bound (nats/image)"),
-    Metric("fid", "FID", per_extractor=True),
-    Metric("kid", "KID", per_extractor=True),
-    Metric("is", "IS", per_extractor=True),
-    Metric("sharpness", "IS sharpness S", per_extractor=True, in_paragraph=False),
-    Metric("diversity", "IS diversity D", per_extractor=True, in_paragraph=False),
-    Metric("precision", "precision", per_extractor=True),
-    Metric("recall", "recall", per_extractor=True),
-    Metric("class_entropy", "class entropy (nats)", per_extractor=True, in_paragraph=False),
+    # bits/dim rather than nats/image: comparable across image sizes (the nats are in the cell's hover text)
+    Metric("nll_bpd", "test NLL bound (bits/dim)", effect=True),
+    Metric("fid", "FID", per_extractor=True, in_paragraph=False),
+    # FID over the real-vs-real floor: FID's bias at the evaluation's sample count divided out
+    Metric("fid_over_floor", "FID/floor", per_extractor=True, effect=True),
+    Metric("kid", "KID", per_extractor=True, effect=True),
+    Metric("is", "IS", per_extractor=True, effect=True),
+    Metric("sharpness", "IS sharpness S", per_extractor=True, in_paragraph=False, effect=True),
+    Metric("diversity", "IS diversity D", per_extractor=True, in_paragraph=False, effect=True),
+    Metric("precision", "precision", per_extractor=True, effect=True),
+    Metric("recall", "recall", per_extractor=True, effect=True),
+    Metric("class_entropy", "class entropy (nats)", per_extractor=True, in_paragraph=False, effect=True),
     Metric("train_time", "train time (s)", in_paragraph=False),
-    Metric("train_cpu", "train CPU (s)"),
+    Metric("train_cpu", "train CPU (min)", effect=True),
     Metric("parameters", "parameters", integer=True),
 ]

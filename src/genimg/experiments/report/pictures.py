@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genimg.experiments.report.collect import Row
-from genimg.experiments.report.formatting import MISSING
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 MAX_EMBEDDED_BYTES = 8 * 1024 * 1024  # a larger picture is listed by path instead of embedded
@@ -28,17 +27,21 @@ def img(path: Path, alt: str) -> str:
     return f'<img src="{data_uri(path.read_bytes(), mime)}" alt="{html.escape(alt)}">'
 
 
-def figure(path: Path | None, caption: str) -> str:
-    body = img(path, caption) if path is not None and path.exists() else f'<div class="none">{MISSING}</div>'
-    return f"<figure>{body}<figcaption>{html.escape(caption)}</figcaption></figure>"
+def figure(path: Path, caption: str) -> str:
+    return f"<figure>{img(path, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def first_picture(row: Row, file: str) -> Path | None:
+    """``file`` in the row's first run (its first training seed), if that run has it."""
+    run = row.first()
+    return run.path / file if run is not None and (run.path / file).exists() else None
 
 
 def picture_strip(rows: list[Row], file: str, caption_of: Callable[[Row], str]) -> str:
-    """One picture per row, side by side (the first seed's run); empty if no row has one."""
-    if not any(r.first() and (r.first().path / file).exists() for r in rows):
-        return ""
-    figures = "".join(figure(r.first().path / file if r.first() else None, caption_of(r)) for r in rows)
-    return f'<div class="strip">{figures}</div>'
+    """The rows' pictures side by side, in the rows' order (the first seed's run). A row without
+    the picture is left out rather than shown as an empty cell; empty if no row has one."""
+    figures = [figure(path, caption_of(r)) for r in rows if (path := first_picture(r, file)) is not None]
+    return f'<div class="strip">{"".join(figures)}</div>' if figures else ""
 
 
 def other_pictures(run_path: Path) -> list[Path]:

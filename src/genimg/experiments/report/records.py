@@ -15,8 +15,12 @@ from genimg.runs import RunDir
 # eval/metrics.json (genimg.evaluate.evaluator) keeps each score under "scores" as
 # {"mean", "std", "values"} over its sampling seeds, with the extractor's id beside them.
 QUALITY_KEYS = ("fid", "kid", "is", "sharpness", "diversity", "precision", "recall", "class_entropy")
-# score key (as genimg.evaluate.directions names it) -> the summary.json field it is read from
-SUMMARY_KEYS = {"train_time": "train_time_s", "train_cpu": "train_cpu_s", "parameters": "parameters"}
+# score key (as genimg.evaluate.directions names it) -> (the summary.json field it is read from, scale)
+SUMMARY_KEYS = {
+    "train_time": ("train_time_s", 1.0),
+    "train_cpu": ("train_cpu_s", 1 / 60),  # CPU-minutes: the budget a student plans in
+    "parameters": ("parameters", 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class Score:
     value: float
     extractor: str | None = None  # the feature extractor behind a sample-quality score
     note: str = ""  # e.g. which likelihood bound
+    # The evaluator's std over its sampling seeds (one trained model, fresh samples): the only
+    # spread a run with a single training seed has. None where nothing was resampled.
+    spread: float | None = None
 
 
 @dataclass
@@ -61,42 +68,65 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def likelihood_score(likelihood: dict[str, Any]) -> Score | None:
-    """The tightest test NLL bound a run recorded (every bound is an upper bound on the NLL)."""
+def likelihood_scores(likelihood: dict[str, Any]) -> dict[str, Score]:
+    """The tightest test NLL bound a run recorded (every bound is an upper bound on the NLL), in
+    nats per image ("nll") and in bits per dimension ("nll_bpd"), with the bound's name."""
     bounds = {
         k[len("nll_") : -len("_nats")]: number(v)
         for k, v in likelihood.items()
         if k.startswith("nll_") and k.endswith("_nats") and number(v) is not None
     }
     if not bounds:
-        return None
+        return {}
     name = min(bounds, key=bounds.get)
-    return Score(bounds[name], note=f"{name} bound")
+    nats = bounds[name]
+    scores = {"nll": Score(nats, note=f"{name} bound")}
+    bpd = number(likelihood.get(f"nll_{name}_bpd"))
+    if bpd is not None:
+        scores["nll_bpd"] = Score(bpd, note=f"{name} bound, {nats:.2f} nats/image")
+    return scores
 
 
 def run_scores(summary: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Score]:
     """The numbers the table shows, from summary.json and eval/metrics.json."""
-    scores: dict[str, Score] = {}
-    nll = likelihood_score(evaluation.get("likelihood") or {}) or likelihood_score(summary.get("likelihood") or {})
-    if nll:
-        scores["nll"] = nll
+    scores = likelihood_scores(evaluation.get("likelihood") or {}) or likelihood_scores(summary.get("likelihood") or {})
     scores.update(sample_quality_scores(evaluation))
-    for key, field in SUMMARY_KEYS.items():
+    for key, (field, scale) in SUMMARY_KEYS.items():
         value = number(summary.get(field))
         if value is not None:
-            scores[key] = Score(value)
+            scores[key] = Score(value * scale)
     return scores
 
 
 def sample_quality_scores(evaluation: dict[str, Any]) -> dict[str, Score]:
-    """FID, KID, IS (with S and D), precision, recall and class entropy, each with its extractor id."""
-    extractor = evaluation.get("extractor")
+    """FID, FID over the real-vs-real floor, KID, IS (with S and D), precision, recall and class
+    entropy, each with its extractor id and its spread over the evaluator's sampling seeds."""
+    extractor = str(evaluation["extractor"]) if evaluation.get("extractor") else None
+    recorded = evaluation.get("scores") or {}
     scores: dict[str, Score] = {}
     for key in QUALITY_KEYS:
-        value = number((evaluation.get("scores") or {}).get(key))
+        value = number(recorded.get(key))
         if value is not None:
-            scores[key] = Score(value, str(extractor) if extractor else None)
+            scores[key] = Score(value, extractor, spread=_std(recorded.get(key)))
+    floor = number((evaluation.get("floor") or {}).get("fid"))
+    ratio = number(evaluation.get("fid_over_floor"))
+    if ratio is None and "fid" in scores and floor:
+        ratio = scores["fid"].value / floor
+    if ratio is not None:
+        # FID in units of what perfect samples score at the same sample count; its sampling
+        # spread is FID's, in the same units.
+        fid_spread = scores["fid"].spread if "fid" in scores else None
+        spread = fid_spread / floor if fid_spread is not None and floor else None
+        note = f"floor FID {floor:.4g}" if floor else ""
+        scores["fid_over_floor"] = Score(ratio, extractor, note=note, spread=spread)
     return scores
+
+
+def _std(value: Any) -> float | None:
+    """The sampling-seed std the evaluator recorded beside a mean (None with one sampling seed)."""
+    if not isinstance(value, dict) or len(value.get("values") or []) < 2:
+        return None
+    return number(value.get("std"))
 
 
 def extractor_accuracy(evaluation: dict[str, Any]) -> float | None:

@@ -1,23 +1,22 @@
 """The sections of the page as HTML: a sweep's definition, the notes above the metrics table
-(feature extractors, evaluation settings, the real-vs-real floor), each group's paragraphs,
-curves and pictures, and every other picture the runs hold."""
+(feature extractors, evaluation settings, the real-vs-real floor), each group's part (a sweep's
+is in ``parameter_section``), and every other picture the runs hold."""
 
 from __future__ import annotations
 
 import html
 from typing import Any
 
-from genimg.experiments.report.collect import Group, Row
+from genimg.experiments.report.collect import Group
 from genimg.experiments.report.curves import learning_curves
 from genimg.experiments.report.formatting import MISSING, format_number, value_text
 from genimg.experiments.report.metrics import METRICS
-from genimg.experiments.report.pictures import data_uri, figure, other_pictures, picture_strip
-from genimg.experiments.report.prose import describe_parameter, describe_runs
-from genimg.experiments.report.records import QUALITY_KEYS, RunRecord, extractor_accuracy, number
+from genimg.experiments.report.omissions import omissions
+from genimg.experiments.report.parameter_section import RECONSTRUCTIONS, image_html, sweep_sections
+from genimg.experiments.report.pictures import figure, other_pictures, picture_strip
+from genimg.experiments.report.prose import describe_runs
+from genimg.experiments.report.records import QUALITY_KEYS, extractor_accuracy, number
 from genimg.experiments.report.table import Table
-from genimg.plotting import figure_png
-
-RECONSTRUCTIONS = "test images (odd rows) and reconstructions"  # how reconstructions.png is laid out
 
 
 def definition_html(group: Group) -> str:
@@ -108,9 +107,11 @@ def metrics_notes_html(table: Table, groups: list[Group]) -> str:
             + "."
         )
     notes.append(
-        "NLL is the tightest recorded upper bound on the test negative log-likelihood "
-        "(hover a cell for the bound); training time is wall-clock (parallel runs share the cores), "
-        f"CPU time is the process's. Best value per column highlighted; {MISSING} means not recorded. "
+        "The test NLL bound is the tightest recorded upper bound on the test negative log-likelihood, in bits "
+        "per dimension (hover a cell for the bound and its nats per image). FID/floor is FID divided by the "
+        "real-vs-real floor's FID at the same sample count (1 would be as good as real data). Training time is "
+        "wall-clock (parallel runs share the cores); train CPU is the process's CPU time in minutes. "
+        f"Best value per column highlighted; {MISSING} means not recorded. "
         "With several training seeds: mean ± sample std over them."
     )
     return "".join(f'<p class="note">{n}</p>' for n in notes) + floor_html(evaluations)
@@ -141,39 +142,23 @@ def floor_html(evaluations: list[dict[str, Any]]) -> str:
     )
 
 
-def _curves_html(series: list[tuple[str, list[RunRecord]]], title: str, alt: str) -> str:
-    drawn = learning_curves(series, title)
-    if drawn is None:
-        return ""
-    return f'<div class="curves"><img src="{data_uri(figure_png(drawn))}" alt="{html.escape(alt)}"></div>'
-
-
 def group_sections(group: Group, table: Table) -> list[str]:
-    """A group's part of the page. A sweep: per swept parameter, its paragraph, curves, samples
-    and reconstructions. Single runs: the range of each metric, curves and pictures."""
-    e = html.escape
-    parts = []
-    if group.sweep is None:
-        parts.append(f"<h2>{e(group.title.capitalize())}</h2>")
-        if len(group.rows) > 1:
-            parts.append(f'<p class="summary">{e(describe_runs(group.rows, table))}</p>')
-        parts.append(_curves_html([(r.label, r.runs) for r in group.rows], "learning curves", "learning curves"))
-        parts.append(picture_strip(group.rows, "samples.png", lambda r: f"{r.label}: samples"))
-        parts.append(picture_strip(group.rows, "reconstructions.png", lambda r: f"{r.label}: {RECONSTRUCTIONS}"))
-        return parts
-    for key, rows in group.parameter_slices():
-
-        def label(row: Row, key: str = key) -> str:
-            return f"{key}={value_text(row.values.get(key))}"
-
-        parts.append(f"<h3>{e(group.title)}: {e(key)}</h3>")
-        parts.append(f'<p class="summary">{e(describe_parameter(key, rows, table))}</p>')
-        series = [(label(r), r.runs) for r in rows]
-        parts.append(_curves_html(series, f"{group.title}: {key}", f"learning curves for {key}"))
-        parts.append(picture_strip(rows, "samples.png", lambda r: f"{label(r)}: samples"))
-        parts.append(picture_strip(rows, "reconstructions.png", lambda r: f"{label(r)}: {RECONSTRUCTIONS}"))
-    if not group.sweep.parameters:
-        parts.append(picture_strip(group.rows, "samples.png", lambda r: f"{r.label}: samples"))
+    """A group's part of the page. A sweep: the effect of each swept parameter
+    (``parameter_section``). Single runs: the range of each metric, curves and pictures."""
+    if group.sweep is not None:
+        if not group.sweep.parameters:
+            return [picture_strip(group.rows, "samples.png", lambda r: f"{r.label}: samples")]
+        return sweep_sections(group, table)
+    parts = [f"<h2>{html.escape(group.title.capitalize())}</h2>"]
+    if len(group.rows) > 1:
+        parts.append(f'<p class="summary">{html.escape(describe_runs(group.rows, table))}</p>')
+    left_out = omissions(group)
+    if left_out:
+        parts.append(f'<p class="note">Left out: {html.escape("; ".join(left_out))}.</p>')
+    drawn = learning_curves([(r.label, r.runs) for r in group.rows], "learning curves")
+    parts.append(image_html(drawn, "learning curves", "curves"))
+    parts.append(picture_strip(group.rows, "samples.png", lambda r: f"{r.label}: samples"))
+    parts.append(picture_strip(group.rows, "reconstructions.png", lambda r: f"{r.label}: {RECONSTRUCTIONS}"))
     return parts
 
 

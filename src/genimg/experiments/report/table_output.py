@@ -12,13 +12,14 @@ from genimg.experiments.report.table import Table
 
 
 def table_records(table: Table) -> tuple[list[str], list[list[str]]]:
-    """The table as CSV rows: run, family, seeds, then each column's mean (and std with seeds).
+    """The table as CSV rows: run, family, seeds, then each column's mean (and, with seeds, the
+    sample std and the number of runs behind the mean: everything the report's t-tests use).
     Numbers are written in full precision; a missing value is an empty field."""
     header = ["run", "family", "seeds"]
     for col in table.columns:
         header.append(col.title)
         if table.any_std:
-            header.append(f"{col.title} std")
+            header += [f"{col.title} std", f"{col.title} n"]
     records = []
     for r, row in enumerate(table.rows):
         record = [row.label, row.family, str(len(row.runs))]
@@ -26,7 +27,7 @@ def table_records(table: Table) -> tuple[list[str], list[list[str]]]:
             cell = table.cells[r][c]
             record.append("" if cell.mean is None else repr(cell.mean))
             if table.any_std:
-                record.append("" if cell.std is None else repr(cell.std))
+                record += ["" if cell.std is None else repr(cell.std), str(cell.count)]
         records.append(record)
     return header, records
 

@@ -6,14 +6,13 @@ Imports no torch, like the config layer it builds on: the report reads a sweep t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genimg.config import RunConfig, apply_overrides, config_for, default_config, resolve_key
 from genimg.errors import UserError
-from genimg.io import write_json
+from genimg.io import read_json, write_json
 
 SWEEP_FILE = "sweep.json"
 MODES = ("one-at-a-time", "grid")
@@ -121,22 +120,36 @@ class Sweep:
             raise UserError(
                 f"{path} is not a sweep directory (no {SWEEP_FILE}); pass the directory `genimg sweep` printed"
             )
-        data = json.loads(file.read_text())
-        variants = [
-            Variant(v["name"], v["values"], int(v["seed"]), v.get("group", v["name"])) for v in data["variants"]
-        ]
-        parameters = {p["key"]: p["values"] for p in data["parameters"]}
-        return cls(
-            data["family"],
-            data["base_overrides"],
-            parameters,
-            data["mode"],
-            list(data["seeds"]),
-            data.get("evaluation"),
-            path,
-            variants,
-            data.get("created", ""),
+        fix = (
+            f"it records the sweep's definition; restore it from a copy, or define the sweep again with the same "
+            f"`genimg sweep` command and --out {path} (finished runs are kept)"
         )
+        data = read_json(file, fix)
+        try:
+            variants = [
+                Variant(str(v["name"]), dict(v["values"]), int(v["seed"]), str(v.get("group", v["name"])))
+                for v in data["variants"]
+            ]
+            parameters = {str(p["key"]): list(p["values"]) for p in data["parameters"]}
+            sweep = cls(
+                str(data["family"]),
+                dict(data["base_overrides"]),
+                parameters,
+                str(data["mode"]),
+                [int(s) for s in data["seeds"]],
+                data.get("evaluation"),
+                path,
+                variants,
+                str(data.get("created", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"{file} is not a sweep definition ({type(e).__name__}: {e}); {fix}") from None
+        if sweep.evaluation is not None and not isinstance(sweep.evaluation, dict):
+            raise UserError(f"{file} is not a sweep definition (evaluation is not a mapping); {fix}")
+        for variant in sweep.variants:  # a name is a directory under the sweep: never a path elsewhere
+            if not variant.name or Path(variant.name).name != variant.name or variant.name in (".", ".."):
+                raise UserError(f"{file} names a variant {variant.name!r} that is not a directory name; {fix}")
+        return sweep
 
 
 def is_sweep_dir(path: str | Path) -> bool:
@@ -146,7 +159,8 @@ def is_sweep_dir(path: str | Path) -> bool:
 def recorded_base_values(path: str | Path) -> dict[str, Any] | None:
     """The base values ``sweep.json`` recorded when the sweep was made (None if it has none):
     what the runs were trained with, even if the family's defaults have changed since."""
-    return json.loads((Path(path) / SWEEP_FILE).read_text()).get("base_values")
+    data = read_json(Path(path) / SWEEP_FILE, "restore it from a copy, or define the sweep again")
+    return data.get("base_values") if isinstance(data, dict) else None
 
 
 def field_value(config: RunConfig, key: str) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 from genimg.experiments.sweep.definition import Sweep, Variant
 from genimg.experiments.sweep.task import Task
 from genimg.runs import RunDir, resume_config
+from genimg.runs.checkpoint import readable
 
 
 def variant_state(run_dir: Path) -> str:
@@ -16,7 +17,7 @@ def variant_state(run_dir: Path) -> str:
     run = RunDir(run_dir)
     if run.is_finished():
         return "finished"
-    if (run.checkpoint("last") / "state.pt").exists():
+    if (readable(run.checkpoint("last")) / "state.pt").exists():
         return "partial"
     return "new"
 

@@ -3,7 +3,6 @@ write the report. An interrupted sweep continues where it stopped (``resume_swee
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +81,8 @@ def run_sweep(
         evaluation.prepare_evaluation(sweep, log)
     try:
         results = execute(tasks, workers, threads, progress)
-    except KeyboardInterrupt:
-        print(f"sweep interrupted; continue it with `genimg sweep --resume {sweep.path}`", file=sys.stderr)
-        raise
+    except KeyboardInterrupt:  # the CLI prints the message; every finished checkpoint is whole
+        raise KeyboardInterrupt(f"continue the sweep with `genimg sweep --resume {sweep.path}`") from None
     report_path = None
     if report:
         report_path = build_report([sweep.path])

@@ -1,5 +1,8 @@
 """The first thing a spawned worker process runs: it fixes the thread count and silences
-progress bars before torch and tqdm load (they read the environment when they load).
+progress bars before torch and tqdm load (they read the environment when they load), and ties
+its life to the sweep's: on Linux the kernel kills a worker whose parent dies (``prctl``
+PR_SET_PDEATHSIG), so a sweep killed outright (SIGKILL, the OOM killer) leaves no orphan still
+training a run that ``genimg sweep --resume`` is about to continue.
 
 This module, and the package above it, import no torch, so that a worker that loads it to
 run ``set_up_worker`` has not loaded torch yet.
@@ -7,10 +10,17 @@ run ``set_up_worker`` has not loaded torch yet.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
-def set_up_worker(threads: int) -> None:
+def set_up_worker(threads: int, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with(parent)
     os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -18,3 +28,14 @@ def set_up_worker(threads: int) -> None:
     import torch  # deferred on purpose: only now is the environment it reads at load time set
 
     torch.set_num_threads(threads)
+
+
+def _die_with(parent: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere an orphan finishes its run; its lock keeps a resumed sweep off that run
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -23,7 +24,9 @@ def execute(
                 on_result(results[-1], len(results), total)
         return results
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=set_up_worker, initargs=(threads,))
+    pool = ProcessPoolExecutor(
+        max_workers=parallel, mp_context=context, initializer=set_up_worker, initargs=(threads, os.getpid())
+    )
     with pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         try:

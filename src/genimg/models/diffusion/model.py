@@ -301,6 +301,7 @@ class DiffusionModel(GenerativeModel):
         generator: torch.Generator | None = None,
         return_terms: bool = False,
         progress: bool = False,
+        mask: torch.Tensor | None = None,
         **_: Any,
     ) -> dict[str, torch.Tensor]:
         """Per-image lower bound on log p(x) in nats: ``{"vlb": ...}`` (minus Ho et al.'s bound,
@@ -313,6 +314,8 @@ class DiffusionModel(GenerativeModel):
         can never be mistaken for the bound. ``return_terms`` adds the components (``prior_kl``,
         ``diffusion_kl``, ``decoder_nll``, all >= 0, in nats).
         """
+        if mask is not None:  # the network couples all pixels: dropping terms would not bound log p(x_obs)
+            raise UserError("a diffusion model cannot sum out missing pixels; complete them first (dps, repaint)")
         if labels is not None and not self.conditional:
             labels = None  # an unconditional model's bound does not depend on labels
         was_training = self.training

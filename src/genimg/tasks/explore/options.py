@@ -28,8 +28,11 @@ class ExploreOptions:
             raise UserError(f"--method must be linear, slerp or both, got '{self.method}'")
         if self.between not in BETWEEN:
             raise UserError(f"--between must be images, seeds or auto, got '{self.between}'")
-        if self.n is not None and self.n < 1:
-            raise UserError(f"--n must be at least 1, got {self.n}")
+        for name, value in (("--n", self.n), ("--steps", self.steps), ("--ddim-steps", self.ddim_steps)):
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}")
+        if self.index < 0:
+            raise UserError(f"--index must be a test image's position (0 or more), got {self.index}")
 
     def methods(self) -> tuple[str, ...]:
         """The interpolation paths to draw."""

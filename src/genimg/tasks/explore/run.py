@@ -30,11 +30,14 @@ def explore(
     model serves; the others are skipped with a note). Returns {view: result}, with one entry per
     path method for interpolation (``interp_linear``, ``interp_slerp``)."""
     options = options or ExploreOptions()
+    options.check()
     run_dir = RunDir.open(run)
     config = run_dir.config()
-    space = latent_space(load_model(run_dir.path, ema=ema), options.ddim_steps)
+    model = load_model(run_dir.path, ema=ema)
+    if options.label is not None:  # refused now, not after the test images are loaded
+        model.check_labels(1, options.label)
+    space = latent_space(model, options.ddim_steps)
     views = _views_to_run(space, what, log)
-    options.check()
     out_dir = Path(out) if out is not None else run_dir.path / "explore"
     exploration = Exploration(space, options, ImagePicker(config.data, options.seed), out_dir, log)
     results: dict[str, Any] = {}

@@ -24,7 +24,7 @@ from genimg.io import write_json, write_text
 from genimg.plotting import save_figure
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
-from genimg.tasks.outliers.background import background_dir, background_model
+from genimg.tasks.outliers.background import background_config, background_dir, background_model
 from genimg.tasks.outliers.figures import HISTOGRAM_DPI, histogram_figure, save_examples
 from genimg.tasks.outliers.likelihood import cached_negative_log_likelihood
 from genimg.tasks.outliers.ood_sets import OODSet, at_most, make_ood_set, parse_set_names
@@ -33,6 +33,7 @@ from genimg.tasks.outliers.scored_set import ScoredSet
 from genimg.tasks.outliers.scores import complexity_bits, discriminator_scores
 from genimg.tasks.outliers.summary import detection_rows, likelihood_summary
 from genimg.tasks.outliers.tables import format_csv, format_markdown
+from genimg.train.validation import validate_config
 
 
 def detect_outliers(
@@ -52,6 +53,12 @@ def detect_outliers(
     set_names = parse_set_names(options.ood)
     model = load_model(run.path, ema=ema)
     scores = resolve_scores(options.scores, model)
+    if "ratio" in scores:  # the background model's overrides, checked before any image is scored
+        validate_config(
+            background_config(
+                config, background_dir(run.path, options.mu, options.seed), options.mu, options.seed, options.background
+            )
+        )
     cpu0 = time.process_time()
     timings: dict[str, float] = {}
     # One generator, drawn from in a fixed order (test subset, OOD sets, val subset), makes the sets reproducible.

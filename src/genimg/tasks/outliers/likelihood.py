@@ -13,6 +13,7 @@ because the first few terms dominate the sum; use it only for a quick look.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from genimg.io import atomic_path
+from genimg.io import read_checked, write_checked
 from genimg.models.base import GenerativeModel
 from genimg.rng import fixed_seed
 
@@ -57,7 +58,8 @@ def cached_negative_log_likelihood(
     """``negative_log_likelihood``, remembered in ``cache_dir`` under a fingerprint of the model's
     config, weights, the images and the options: the exact diffusion bound costs ~1.3 CPU-seconds
     per image, and asking for one more score, or re-running a benchmark, should not pay it again.
-    The config counts because it can change the bound for the same weights (diffusion's snap_x0)."""
+    The config counts because it can change the bound for the same weights (diffusion's snap_x0).
+    An entry carries its SHA-256: a damaged one is computed again and rewritten, never trusted."""
     config = asdict(model.config) if is_dataclass(model.config) else repr(model.config)
     fingerprint = {"family": model.family, "config": config, **options}
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
@@ -66,16 +68,31 @@ def cached_negative_log_likelihood(
         digest.update(_tensor_bytes(tensor))
     digest.update(_tensor_bytes(images))
     path = Path(cache_dir) / f"nll-{digest.hexdigest()[:32]}.pt"
-    if path.is_file():
-        try:
-            saved = torch.load(path, weights_only=True)
-            return saved["nll"], saved["bound"]
-        except Exception:  # a damaged cache entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
+    payload = read_checked(path)
+    if payload is None and path.is_file() and path.read_bytes()[:4] == b"PK\x03\x04":
+        payload = _entry_from_before_checksums(path)
+    if payload is not None:  # None: missing, or damaged and so computed again
+        saved = torch.load(io.BytesIO(payload), weights_only=True)
+        return saved["nll"], saved["bound"]
     nll, bound = negative_log_likelihood(model, images, **options)
-    with atomic_path(path) as tmp:
-        torch.save({"nll": nll, "bound": bound}, tmp)
+    buffer = io.BytesIO()
+    torch.save({"nll": nll, "bound": bound}, buffer)
+    write_checked(path, buffer.getvalue())
     return nll, bound
+
+
+def _entry_from_before_checksums(path: Path) -> bytes | None:
+    """An entry written before entries carried a checksum (a bare torch.save zip), kept because
+    it cost hours of CPU to compute: read as it always was, and rewritten with its checksum."""
+    try:
+        saved = torch.load(path, weights_only=True)
+        nll, bound = saved["nll"], saved["bound"]
+    except Exception:  # damaged: computed again
+        return None
+    buffer = io.BytesIO()
+    torch.save({"nll": nll, "bound": bound}, buffer)
+    write_checked(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:

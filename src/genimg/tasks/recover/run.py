@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from genimg.config.run_config import DataConfig
+from genimg.data.dataset import SPLITS
 from genimg.data.splits import load_split
 from genimg.errors import UserError
 from genimg.images import save_png
@@ -58,6 +59,8 @@ def run_recovery(
     metrics.json and metrics.csv into ``out`` (default RUN/recover/<task>)."""
     run = RunDir.open(run_path)
     spec = spec.resolved()
+    if split not in SPLITS:  # refused before the model or any image is loaded
+        raise UserError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
     config = run.config()
     model = load_model(run.path, ema=ema)
     names = resolve_methods(methods, spec.task, model)  # fail before loading the data
