@@ -556,3 +556,22 @@ def test_denoiser_snaps_x0_to_the_grey_levels_only_at_low_noise(prediction):
         assert torch.equal(m.denoiser_output(x_t, 0), m.model_output(x_t, 0))
     with pytest.raises(UserError, match="snap_x0"):
         DiffusionConfig(snap_x0=1.5)
+
+
+def test_min_snr_weighting_follows_hang_et_al():
+    """w = min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v, min(SNR, gamma) for x0; without
+    gamma the loss is the plain MSE it always was."""
+    from genimg.models.diffusion.schedules import min_snr_weight
+
+    schedule = NoiseSchedule("cosine", 100)
+    alpha_bar = schedule.alpha_bar(torch.arange(100))
+    snr = alpha_bar / (1 - alpha_bar)
+    torch.testing.assert_close(min_snr_weight(alpha_bar, "epsilon", 5.0), (snr.clamp(max=5) / snr).float())
+    torch.testing.assert_close(min_snr_weight(alpha_bar, "v", 5.0), (snr.clamp(max=5) / (snr + 1)).float())
+    torch.testing.assert_close(min_snr_weight(alpha_bar, "x0", 5.0), snr.clamp(max=5).float())
+    model = tiny_model()
+    images = torch.rand(6, 1, 8, 8)
+    plain = model.loss(images, None, generator=torch.Generator().manual_seed(3))
+    model.config.min_snr_gamma = 1e9  # every weight 1 for epsilon: the same number
+    weighted = model.loss(images, None, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(weighted, plain, rtol=1e-5, atol=1e-7)

@@ -31,6 +31,7 @@ class DiffusionConfig:
     conditional: bool = False  # class-conditional, with classifier-free guidance
     label_dropout: float = 0.1  # P(label -> null class) in training, for guidance
     # optimiser
+    min_snr_gamma: float | None = None  # weight the loss by Min-SNR-gamma (Hang et al. 2023), e.g. 5; None: plain MSE
     lr: float = 2e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100  # linear learning-rate warm-up
@@ -61,6 +62,8 @@ class DiffusionConfig:
             raise UserError(f"model.prediction must be one of {', '.join(PREDICTIONS)}, got '{self.prediction}'")
         if self.schedule not in SCHEDULES:
             raise UserError(f"model.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
+        if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
+            raise UserError(f"model.min_snr_gamma must be positive (e.g. 5) or null, got {self.min_snr_gamma}")
         if self.timesteps < 2:
             raise UserError(f"model.timesteps must be at least 2, got {self.timesteps}")
         if self.sampler not in SAMPLERS:

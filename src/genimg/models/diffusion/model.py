@@ -38,7 +38,7 @@ from genimg.models.diffusion.denoiser import ScheduleDenoiser
 from genimg.models.diffusion.latent import DDIMNoiseSpace
 from genimg.models.diffusion.likelihood import to_grid, variational_bound
 from genimg.models.diffusion.samplers import DDIMSampler, make_sampler, randn
-from genimg.models.diffusion.schedules import NoiseSchedule, target, x0_and_eps
+from genimg.models.diffusion.schedules import NoiseSchedule, min_snr_weight, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet
 from genimg.models.stepper import Stepper
 
@@ -121,7 +121,8 @@ class DiffusionModel(GenerativeModel):
     def loss(
         self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """MSE between the network's output and its target at uniformly drawn timesteps."""
+        """MSE between the network's output and its target at uniformly drawn timesteps; with
+        ``min_snr_gamma``, each timestep's term weighted by Hang et al.'s Min-SNR-gamma (2023)."""
         x0 = images * 2 - 1
         n = x0.shape[0]
         gen_device = generator.device if generator is not None else x0.device
@@ -131,8 +132,13 @@ class DiffusionModel(GenerativeModel):
             drop = torch.rand(n, generator=generator, device=gen_device).to(x0.device) < self.config.label_dropout
             labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
         x_t = self.schedule.q_sample(x0, t, noise)
-        goal = target(self.prediction, x0, noise, self.schedule.alpha_bar(t))
-        return F.mse_loss(self.net(x_t, t, labels if self.conditional else None), goal)
+        alpha_bar = self.schedule.alpha_bar(t)
+        goal = target(self.prediction, x0, noise, alpha_bar)
+        output = self.net(x_t, t, labels if self.conditional else None)
+        if self.config.min_snr_gamma is None:
+            return F.mse_loss(output, goal)
+        per_image = (output.float() - goal).square().flatten(1).mean(1)
+        return (per_image * min_snr_weight(alpha_bar, self.prediction, self.config.min_snr_gamma)).mean()
 
     def training_step(self, batch: Batch, stepper: Stepper) -> dict[str, Any]:
         self._warm_up(stepper)

@@ -9,7 +9,9 @@ Timesteps are indexed 0..T-1 as in diffusers: index ``t`` is the paper's step t+
 
 Schedules are computed in float64 and kept as non-persistent buffers: they move with the
 model between devices, are rebuilt from the config instead of being saved, and an EMA copies
-them rather than averaging them (they are not parameters).
+them rather than averaging them (they are not parameters). Apple's MPS has no float64: a
+schedule moved there is held in float32, rounded once from the float64 values computed on the
+CPU, and a move back to another device restores those (``NoiseSchedule._apply``).
 
 A network predicts one of three equivalent targets; ``x0_and_eps`` and ``target`` convert
 between them (Salimans & Ho 2022 for v):
@@ -73,13 +75,27 @@ class NoiseSchedule(nn.Module):
         alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
         # beta_tilde_t is 0 at t = 0 (x_{-1} = x_0 is then known exactly).
         posterior_variance = betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod)
-        for name, value in {
+        self._float64 = {
             "betas": betas,
             "alphas_cumprod": alphas_cumprod,
             "alphas_cumprod_prev": alphas_cumprod_prev,
             "posterior_variance": posterior_variance,
-        }.items():
+        }
+        for name, value in self._float64.items():
             self.register_buffer(name, value, persistent=False)
+        self._float32_for_mps = False  # whether the buffers are the float32 copies made for MPS
+
+    def _apply(self, fn, recurse=True):
+        """Every move and cast of the module passes here (``.to``, ``.cuda``, ``.float``, ...): a
+        float64 buffer cannot be moved to MPS, so there it goes as float32, cast on the CPU from
+        the float64 values, which any later move elsewhere starts from again."""
+        # Where fn sends a tensor from where the buffers are now (a cast or a layout change stays put).
+        to_mps = fn(self.betas.new_empty(0, dtype=torch.float32)).device.type == "mps"
+        if to_mps != self._float32_for_mps:  # onto MPS, or off it
+            for name, value in self._float64.items():
+                self._buffers[name] = value.float() if to_mps else value
+            self._float32_for_mps = to_mps
+        return super()._apply(fn, recurse)
 
     def alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         """abar at integer timesteps ``t``; t = -1 means the clean image (abar = 1)."""
@@ -159,3 +175,16 @@ def convert(output: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor, so
     """Re-express a network output of kind ``source`` as kind ``dest`` (e.g. v -> epsilon)."""
     x0, eps = x0_and_eps(source, output, x_t, alpha_bar)
     return target(dest, x0, eps, alpha_bar)
+
+
+def min_snr_weight(alpha_bar: torch.Tensor, prediction: str, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma (Hang et al. 2023) per timestep, for a loss on ``prediction``: the x0 loss
+    weighted by min(SNR, gamma), converted to the target at hand (SNR = abar / (1 - abar)). Easy,
+    nearly clean timesteps stop dominating the gradient, which speeds up training several-fold."""
+    snr = alpha_bar / (1 - alpha_bar)
+    clipped = snr.clamp(max=gamma)
+    if prediction == "epsilon":
+        return (clipped / snr).float()
+    if prediction == "v":
+        return (clipped / (snr + 1)).float()
+    return clipped.float()
