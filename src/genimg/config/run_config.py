@@ -36,10 +36,21 @@ class DataConfig:
     classes: list[int] | None = None  # keep only these labels (e.g. train on 0-8)
     limit: int | None = None  # keep the first N images of each split
     dequantize: str = "none"  # none, or uniform: a continuous density sees x + U(0, 1) per grey level (see models)
+    # A training split larger than this as float32 stays in its memory-mapped uint8 cache
+    # (folder:PATH) and is streamed through a DataLoader (train/loader.py); null: a quarter of
+    # the machine's memory (and of the GPU's on CUDA), shared between a sweep's parallel runs.
+    max_memory_gb: float | None = None
+    loader_workers: int | None = None  # that DataLoader's worker processes; null: half the cores, at most 4
 
     def __post_init__(self) -> None:
         if self.dequantize not in DEQUANTIZE:
             raise UserError(f"data.dequantize must be one of {', '.join(DEQUANTIZE)}, got '{self.dequantize}'")
+        if self.max_memory_gb is not None and not self.max_memory_gb > 0:
+            raise UserError(f"data.max_memory_gb must be positive (or null for the default), got {self.max_memory_gb}")
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise UserError(
+                f"data.loader_workers must be 0 (load in the training process) or more, got {self.loader_workers}"
+            )
 
 
 @dataclass
@@ -47,7 +58,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 100
     seed: int = 0
-    device: str = "auto"  # auto (cuda if present), cpu, cuda, cuda:1
+    device: str = "auto"  # auto (cuda, else mps, else cpu), cpu, mps, cuda, cuda:1
     precision: str = "auto"  # auto, fp32, bf16, fp16 (CUDA): autocast in training and sampling (models/precision.py)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     grad_clip: float | None = None  # clip the global gradient norm to this value

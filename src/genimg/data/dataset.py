@@ -1,4 +1,9 @@
-"""One split of an image dataset in memory, and the checks every loader's output passes."""
+"""One split of an image dataset, and the checks every loader's output passes.
+
+A split's images are one float32 tensor in memory, or, for a split too large for that
+(``data.max_memory_gb``), a ``MappedImages`` view of a memory-mapped uint8 cache that reads and
+converts rows when asked (``mapped``): the training loop then streams it through a DataLoader.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
+from genimg.data.mapped import MappedImages
 from genimg.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -14,7 +20,7 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class ImageDataset:
-    """A split of an image dataset, held in memory as one tensor.
+    """A split of an image dataset: one float32 tensor in memory, or a ``MappedImages`` on disk.
 
     ``levels`` is the number of distinct grey levels when pixel values are discrete
     (17 for digits, 256 for 8-bit images, 2 when binarised): pixel values are then exactly
@@ -23,7 +29,7 @@ class ImageDataset:
 
     name: str
     split: str
-    images: torch.Tensor
+    images: torch.Tensor | MappedImages
     labels: torch.Tensor
     num_classes: int
     levels: int | None = None
@@ -55,33 +61,63 @@ class ImageDataset:
     def image_size(self) -> int:
         return self.images.shape[-1]
 
+    @property
+    def mapped(self) -> bool:
+        """Whether the images stay on disk (read and converted per batch) rather than in memory."""
+        return isinstance(self.images, MappedImages)
+
+    @property
+    def float32_bytes(self) -> int:
+        """What the images take (or would take) in memory as float32."""
+        return self.images.numel() * 4
+
     def subset(self, index: torch.Tensor | slice) -> ImageDataset:
-        return replace(self, images=self.images[index], labels=self.labels[index])
+        images = self.images.subset(index) if self.mapped else self.images[index]
+        return replace(self, images=images, labels=self.labels[index])
+
+    def materialized(self) -> ImageDataset:
+        """The same split with its images in memory as one float32 tensor."""
+        return replace(self, images=self.images.materialize()) if self.mapped else self
+
+    def binarized(self, threshold: float) -> ImageDataset:
+        """Pixels above ``threshold`` set to 1, the others to 0 (static binarisation, 2 levels)."""
+        images = self.images.binarized(threshold) if self.mapped else (self.images > threshold).float()
+        return replace(self, images=images, levels=2)
 
     def channels_last(self) -> ImageDataset:
         """The same images laid out NHWC in memory (index slices keep the layout)."""
+        if self.mapped:
+            return replace(self, images=self.images.in_channels_last())
         return replace(self, images=self.images.contiguous(memory_format=torch.channels_last))
 
     def to(self, device: torch.device | str) -> ImageDataset:
+        """The split on ``device``; a mapped split stays on disk and on the CPU (its batches are
+        moved and converted as they are read)."""
+        if self.mapped:
+            return self
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
     def pixel_indices(self) -> torch.Tensor:
         """Pixel values as integer grey levels 0..levels-1 (only for discrete datasets)."""
         if self.levels is None:
             raise UserError(f"dataset '{self.name}' is continuous; it has no discrete grey levels")
-        return to_levels(self.images, self.levels)
+        return to_levels(self.images[:] if self.mapped else self.images, self.levels)
 
 
 def to_levels(images: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.round(images * (levels - 1)).long().clamp_(0, levels - 1)
 
 
-def check_images(images: torch.Tensor, where: str) -> None:
-    """Raise a UserError unless ``images`` is a float32 NCHW tensor with values in [0, 1]."""
-    if not isinstance(images, torch.Tensor):
+def check_images(images: torch.Tensor | MappedImages, where: str) -> None:
+    """Raise a UserError unless ``images`` is a float32 NCHW tensor with values in [0, 1]
+    (mapped uint8 images are that by construction: only their shape is checked)."""
+    mapped = isinstance(images, MappedImages)
+    if not isinstance(images, torch.Tensor) and not mapped:
         raise UserError(f"{where}: expected a torch.Tensor of images, got {type(images).__name__}")
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise UserError(f"{where}: expected images of shape (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}")
+    if mapped:
+        return
     if images.dtype != torch.float32:
         raise UserError(f"{where}: expected float32 images in [0, 1], got {images.dtype}; convert with .float() / 255")
     if images.numel():

@@ -13,11 +13,15 @@ folder:PATH
     Size: all images must have the same size unless ``image_size`` (``data.image_size=N``)
     is set; then each is scaled (bilinear, antialiased) so its shorter side is N and
     centre-cropped to N x N.
-    The decoded images are cached as one tensor in ``$GENIMG_CACHE/folders``, keyed by the
-    folder, every file's size and modification time, and ``image_size``: a changed file
+    The decoded images are cached as one uint8 array in ``$GENIMG_CACHE/folders``, keyed by
+    the folder, every file's size and modification time, and ``image_size``: a changed file
     is noticed, and the second load reads one file. The entry carries its SHA-256, so a
-    damaged one is decoded again rather than trusted. An image Pillow cannot decode (cut
-    short, garbled, a broken PNG checksum) is one UserError naming the file.
+    damaged one is decoded again rather than trusted. It is decoded into and read from a
+    memory map (``memmap.py``), never held whole: with ``mapped=True`` (what training asks for,
+    through ``load_dataset``'s ``max_bytes``) a split stays there as ``MappedImages`` and is
+    read a batch at a time; otherwise its rows are read into one float32 tensor. An image
+    Pillow cannot decode (cut short, garbled, a broken PNG checksum) is one UserError naming
+    the file.
 
 npz:PATH
     Images in an array named ``x`` or ``images``, of shape (N, H, W), (N, H, W, C) or
@@ -30,7 +34,6 @@ npz:PATH
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +42,9 @@ from PIL import Image
 
 from genimg.data.dataset import SPLITS, ImageDataset
 from genimg.data.download import cache_dir
+from genimg.data.mapped import MappedImages
+from genimg.data.memmap import array_writer, open_checked_array
 from genimg.errors import UserError
-from genimg.io import read_checked, write_checked
 
 SPLIT_SEED = 0
 VAL_FRACTION = 0.1
@@ -59,7 +63,9 @@ def split_indices(n: int, split: str, seed: int = SPLIT_SEED) -> np.ndarray:
 # ---------------------------------------------------------------------------- folder:PATH
 
 
-def load_folder(split: str, *, path: str, root=None, image_size: int | None = None) -> ImageDataset:
+def load_folder(
+    split: str, *, path: str, root=None, image_size: int | None = None, mapped: bool = False
+) -> ImageDataset:
     folder = Path(path).expanduser()
     where = f"folder:{path}"
     if not folder.is_dir():
@@ -87,10 +93,11 @@ def load_folder(split: str, *, path: str, root=None, image_size: int | None = No
                 f"add images, or make train/ val/ test/ subfolders"
             )
     labels = torch.tensor([entries[i][1] for i in index], dtype=torch.long)
+    rows = MappedImages.of(images, index)
     return ImageDataset(
         name=where,
         split=split,
-        images=images[torch.from_numpy(index)].float().div_(255.0),
+        images=rows if mapped else rows.materialize(),
         labels=labels,
         num_classes=max(len(class_names), 1),
         levels=256,
@@ -162,31 +169,34 @@ def _is_image(path: Path, extensions: set[str]) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in extensions
 
 
-def _decoded_folder(folder: Path, relpaths: list[str], image_size: int | None, where: str) -> torch.Tensor:
-    """All images as one uint8 NCHW tensor, decoded once and then read from the cache."""
+def _decoded_folder(folder: Path, relpaths: list[str], image_size: int | None, where: str) -> np.memmap:
+    """All images as one uint8 NCHW array, memory-mapped: decoded once, then read from the cache."""
     identity = [FOLDER_CACHE_VERSION, str(folder.resolve()), image_size]
     for rel in relpaths:
         stat = (folder / rel).stat()
         identity.append((rel, stat.st_size, stat.st_mtime_ns))
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:24]
     cached = cache_dir() / "folders" / f"{key}.npy"
-    payload = read_checked(cached)
-    if payload is not None:  # None: missing, or damaged and so decoded again, never trusted
-        try:
-            return torch.from_numpy(np.load(io.BytesIO(payload), allow_pickle=False))
-        except ValueError:
-            pass
-    images = _decode_images(folder, relpaths, image_size, where)
-    buffer = io.BytesIO()
-    np.save(buffer, images, allow_pickle=False)
-    write_checked(cached, buffer.getvalue())
-    return torch.from_numpy(images)
+    images = open_checked_array(cached)
+    if _decoded_array(images, len(relpaths)):  # None: missing, or damaged and so decoded again, never trusted
+        return images
+    _decode_images(folder, relpaths, image_size, where, cached)
+    images = open_checked_array(cached, verify=False)  # just written and hashed
+    if images is None:
+        raise UserError(f"{where}: cannot read back the decoded images from {cached}; check that disk, then retry")
+    return images
+
+
+def _decoded_array(images: np.ndarray | None, n: int) -> bool:
+    return images is not None and images.dtype == np.uint8 and images.ndim == 4 and len(images) == n
 
 
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
-def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, where: str) -> np.ndarray:
+def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, where: str, cached: Path) -> None:
+    """Decode every image into the cache file ``cached``, through a memory map: a folder larger
+    than memory is decoded with the memory of one image."""
     # First pass reads headers only (cheap), to settle the channel count and check sizes.
     modes, sizes = [], []
     for rel in relpaths:
@@ -204,20 +214,19 @@ def _decode_images(folder: Path, relpaths: list[str], image_size: int | None, wh
             f"{where}: images differ in size ({relpaths[0]} is {first[0]}x{first[1]}, {relpaths[odd]} is "
             f"{sizes[odd][0]}x{sizes[odd][1]}); set data.image_size=N to resize them all to N x N"
         )
-    out = None
-    for i, rel in enumerate(relpaths):
-        try:
-            with Image.open(folder / rel) as im:
-                im.load()
-                pixels = _pixels(im, grey, image_size, f"{where}: image {rel}")
-        except UserError:
-            raise
-        except Exception as err:  # Pillow raises many types for a damaged file (OSError, SyntaxError, ...)
-            raise UserError(f"{where}: cannot read image {rel} ({_short(err)}); delete or replace the file") from None
-        if out is None:
-            out = np.empty((len(relpaths),) + pixels.shape, dtype=np.uint8)
-        out[i] = pixels
-    return out
+    width, height = (image_size, image_size) if image_size is not None else sizes[0]
+    with array_writer(cached, (len(relpaths), 1 if grey else 3, height, width), np.uint8) as out:
+        for i, rel in enumerate(relpaths):
+            try:
+                with Image.open(folder / rel) as im:
+                    im.load()
+                    out[i] = _pixels(im, grey, image_size, f"{where}: image {rel}")
+            except UserError:
+                raise
+            except Exception as err:  # Pillow raises many types for a damaged file (OSError, SyntaxError, ...)
+                raise UserError(
+                    f"{where}: cannot read image {rel} ({_short(err)}); delete or replace the file"
+                ) from None
 
 
 def _short(err: Exception) -> str:

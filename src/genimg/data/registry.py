@@ -4,7 +4,9 @@ Every dataset gives float32 images in [0, 1], NCHW, with int64 labels, in fixed 
 ("train", "val", "test"). A name is either a dataset ("digits", "mnist", ...) or a scheme
 with a path ("folder:PATH", "npz:PATH"). A loader is ``loader(split, *, root=None,
 image_size=None) -> ImageDataset`` (a scheme's loader also gets ``path=``). More datasets can
-be added at run time with ``register_dataset``.
+be added at run time with ``register_dataset``. A loader that can leave a split on disk
+(``maps``: ``folder:PATH``) is asked to, and ``load_dataset`` reads the split into memory unless
+it is larger than the caller's ``max_bytes`` as float32 (training's ``data.max_memory_gb``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DatasetInfo:
     scheme: bool = False  # the name is a prefix: "folder:PATH" calls the loader with path=PATH
     wraps: bool = False  # the path names another dataset, which the loader gets through load_base=
     spec: DataSpec | None = None  # shape, classes and levels, where known without loading (built-in datasets)
+    maps: bool = False  # the loader takes mapped=True and can then leave the images on disk (MappedImages)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {
@@ -77,6 +80,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             True,
             files.load_folder,
             True,
+            maps=True,
         ),
         DatasetInfo(
             "npz",
@@ -116,12 +120,15 @@ def load_dataset(
     binarize: float | None = None,
     classes: list[int] | tuple[int, ...] | None = None,
     limit: int | None = None,
+    max_bytes: int | None = None,
 ) -> ImageDataset:
     """Load one split of a dataset by name, as float32 [0, 1] NCHW tensors with labels.
 
     ``image_size`` resizes (bilinear, antialiased) to a square size; ``binarize`` thresholds
     at the given value (static binarisation, levels = 2); ``classes`` keeps only those labels;
-    ``limit`` keeps the first ``limit`` images (for quick experiments).
+    ``limit`` keeps the first ``limit`` images (for quick experiments). With ``max_bytes``, a
+    split of a dataset that can stay on disk (``folder:PATH``) does so when it would take more
+    than ``max_bytes`` as float32: its ``images`` are then ``MappedImages``, read per batch.
     """
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}'; choose one of {', '.join(SPLITS)}")
@@ -130,7 +137,8 @@ def load_dataset(
     if info.wraps:
         data = info.loader(split, path=path, root=root, image_size=image_size, load_base=load_dataset)
     elif info.scheme:
-        data = info.loader(split, path=path, root=root, image_size=image_size)
+        mapped = {"mapped": True} if info.maps else {}  # read into memory below, once its rows are chosen
+        data = info.loader(split, path=path, root=root, image_size=image_size, **mapped)
     else:
         data = info.loader(split, root=root, image_size=image_size)
     if image_size is not None and data.image_size != image_size:
@@ -140,10 +148,12 @@ def load_dataset(
         data = data.subset(keep)
     if limit is not None:
         data = data.subset(slice(0, limit))
+    if data.mapped and (max_bytes is None or data.float32_bytes <= max_bytes):
+        data = data.materialized()
     if binarize is not None:
         if not 0 < binarize < 1:
             raise UserError(f"binarize threshold must lie in (0, 1), got {binarize}")
-        data = replace(data, images=(data.images > binarize).float(), levels=2)
+        data = data.binarized(binarize)
     return data
 
 

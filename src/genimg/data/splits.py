@@ -9,8 +9,11 @@ from genimg.data.dataset import ImageDataset
 from genimg.data.registry import load_dataset
 
 
-def load_split(data: DataConfig, split: str, device: torch.device | str | None = None) -> ImageDataset:
-    """Split ``split`` of ``data.dataset`` with the config's size, binarisation, classes and limit."""
+def load_split(
+    data: DataConfig, split: str, device: torch.device | str | None = None, max_bytes: int | None = None
+) -> ImageDataset:
+    """Split ``split`` of ``data.dataset`` with the config's size, binarisation, classes and limit;
+    left on disk (``MappedImages``) if it can be and would take more than ``max_bytes`` as float32."""
     dataset = load_dataset(
         data.dataset,
         split,
@@ -19,5 +22,6 @@ def load_split(data: DataConfig, split: str, device: torch.device | str | None =
         binarize=data.binarize,
         classes=data.classes,
         limit=data.limit,
+        max_bytes=max_bytes,
     )
     return dataset.to(device) if device is not None else dataset

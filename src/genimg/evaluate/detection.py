@@ -14,6 +14,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 
 TPR_TARGET = 0.95
 
@@ -26,7 +27,7 @@ def fpr_at_tpr(labels: np.ndarray, scores: np.ndarray, tpr_target: float = TPR_T
 
 def detection_metrics(in_scores: np.ndarray | torch.Tensor, out_scores: np.ndarray | torch.Tensor) -> dict[str, float]:
     """AUROC, AUPR and FPR@95%TPR with OOD as the positive class and higher score = more OOD."""
-    in_scores, out_scores = (np.asarray(torch.as_tensor(s).double().cpu()) for s in (in_scores, out_scores))
+    in_scores, out_scores = (np.asarray(as_float64(torch.as_tensor(s)).cpu()) for s in (in_scores, out_scores))
     if len(in_scores) == 0 or len(out_scores) == 0:
         raise UserError("need at least one in-distribution and one OOD score; raise --n")
     labels = np.concatenate([np.zeros(len(in_scores)), np.ones(len(out_scores))])

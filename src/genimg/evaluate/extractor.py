@@ -29,6 +29,7 @@ from genimg.data.dataset import check_images
 from genimg.data.download import cache_dir as default_cache_dir
 from genimg.data.download import sha256_of
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -83,7 +84,7 @@ class FeatureExtractor(nn.Module):
         raise NotImplementedError
 
     def _probabilities_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.double(), dim=1).float()
+        return torch.softmax(as_float64(logits), dim=1).float()  # on the CPU from MPS (float64.py)
 
     # --- the public interface ---------------------------------------------------------------
     def extractor_id(self) -> str:

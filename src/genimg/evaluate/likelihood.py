@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genimg.data.dataset import ImageDataset
+from genimg.evaluate.float64 import as_float64
 from genimg.models.base import GenerativeModel
 
 
@@ -39,7 +40,7 @@ def test_log_likelihood(
         y = data.labels[start : start + batch_size].to(model.device) if model.conditional else None
         bounds = model.log_likelihood(x, y, k=k, progress=False, **options)
         for name, values in bounds.items():
-            sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+            sums[name] = sums.get(name, 0.0) + float(as_float64(values).sum())
     out: dict[str, float] = {}
     for name, total in sums.items():
         nll = -total / n

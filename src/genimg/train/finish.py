@@ -18,6 +18,7 @@ from genimg.runs.directory import RunDir
 from genimg.runs.status import mark
 from genimg.train.batches import evaluate_loss
 from genimg.train.distributed import DistInfo
+from genimg.train.loader import loader_workers
 from genimg.train.state import TrainState
 
 SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids are comparable across epochs
@@ -65,11 +66,12 @@ def finish(
     }
     if model.has("reconstruct"):
         with torch.inference_mode():
-            x, y = test.images[:32], test.labels[:32]
+            # Already on the device, unless the split stays on disk (read here on the CPU).
+            x, y = test.images[:32].to(model.device), test.labels[:32].to(model.device)
             recon = model.reconstruct(x, y if model.conditional else None)
         save_pairs(x, recon, run.path / "reconstructions.png")
     with fixed_seed(tc.seed + 99):
-        test_loss = evaluate_loss(model, test, tc.batch_size, DistInfo())
+        test_loss = evaluate_loss(model, test, tc.batch_size, DistInfo(), loader_workers(config.data))
     if test_loss:
         summary["test"] = test_loss
     if model.has("likelihood") and tc.likelihood_at_end:

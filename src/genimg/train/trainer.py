@@ -1,6 +1,7 @@
 """The one training loop every model family uses.
 
-It never branches on the family: it batches in-memory tensors, calls the model's
+It never branches on the family: it batches the data (index slices of tensors in memory, or
+a DataLoader over a split too large for memory: ``loader.py``), calls the model's
 ``training_step`` with a ``Stepper`` (backward, gradient averaging across ranks, clipping,
 optimiser step), keeps an EMA if asked, evaluates, selects the best checkpoint by val loss or
 FID, stops early, draws sample grids with a fixed seed, and writes everything to the run
@@ -46,8 +47,8 @@ from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 from genimg.runs.lock import RunLock
 from genimg.runs.status import mark, mark_quietly, new_run_path, refuse_taken
-from genimg.train.batches import evaluate_loss, iterate_batches, load_splits
-from genimg.train.device import device_kind, select_device
+from genimg.train.batches import evaluate_loss, load_splits
+from genimg.train.device import device_kind, prepare_device, select_device
 from genimg.train.distributed import (
     DistInfo,
     agree,
@@ -62,6 +63,7 @@ from genimg.train.epoch_sums import EpochSums
 from genimg.train.finish import describe, finish, save_sample_grid
 from genimg.train.guard import Diverged, DivergenceGuard
 from genimg.train.interrupt import StopRequest, TrainingInterrupted, stop_at_clean_points
+from genimg.train.loader import loader_workers, training_batches
 from genimg.train.loggers import Logger, make_logger
 from genimg.train.resume import restore_training, trim_metrics
 from genimg.train.state import TrainResult, TrainState
@@ -81,6 +83,7 @@ def train(
         torch.set_num_threads(config.train.threads)
     info = init_distributed(device_kind(config.train.device))
     device = select_device(config.train.device, info)
+    prepare_device(device)
     log = (lambda *a: None) if quiet or not info.is_main else print
 
     path = Path(resume) if resume else Path(run_dir) if run_dir else new_run_path(config)
@@ -237,7 +240,8 @@ class _Session:
         )
         log(
             f"training {self.config.family} ({self.model.num_parameters():,} parameters) on {self.config.data.dataset} "
-            f"[{len(splits['train'])} train images, {device}, {self.precision}, world size {info.world_size}] "
+            f"[{len(splits['train'])} train images{' streamed from disk' if splits['train'].mapped else ''}, "
+            f"{device}, {self.precision}, world size {info.world_size}] "
             f"-> {run.path}"
         )
         last_checkpoint = time.perf_counter()
@@ -300,12 +304,13 @@ class _Session:
         self.model.train()
         sums = EpochSums(device)
         skipped, shown = 0, 0.0
-        for local in iterate_batches(len(data), tc.batch_size, self.shuffle, self.info):
+        workers = loader_workers(self.config.data)
+        for images, labels in training_batches(data, tc.batch_size, self.shuffle, self.info, device, workers):
             if stop.requested:
                 raise TrainingInterrupted
             self.stepper.begin_step()
             with autocast(self.precision, device):
-                out = self.model.training_step(Batch(data.images[local], data.labels[local]), self.stepper)
+                out = self.model.training_step(Batch(images, labels), self.stepper)
             state.step += 1
             if self.guard.after_step(self.stepper, out, state.step, epoch + 1, state.nonfinite_skipped):
                 state.nonfinite_skipped += 1  # no update was made: left out of the epoch's means
@@ -313,7 +318,7 @@ class _Session:
                 continue
             if self.ema is not None:
                 self.ema.update(self.model)
-            sums.add(out, len(local))
+            sums.add(out, len(labels))
             # The bar's loss costs a host sync: only for a bar someone sees, twice a second at most.
             if "loss" in out and not bar.disable and time.perf_counter() - shown > 0.5:
                 bar.set_postfix(loss=f"{float(out['loss']):.3f}", refresh=False)
@@ -343,9 +348,10 @@ class _Session:
             # Evaluation draws its own noise (a GAN's fakes, a VAE's z): from a fixed seed, so the
             # training stream is the same whether or not this epoch was evaluated, and a run
             # resumed after its last (always evaluated) epoch continues exactly.
+            workers = loader_workers(self.config.data)
             with fixed_seed(tc.seed + 3 + epoch):
-                record["val"] = evaluate_loss(self.eval_model, splits["val"], tc.batch_size, self.info)
-                record["test"] = evaluate_loss(self.eval_model, splits["test"], tc.batch_size, self.info)
+                for split in ("val", "test"):
+                    record[split] = evaluate_loss(self.eval_model, splits[split], tc.batch_size, self.info, workers)
             if tc.select_by == "val_loss":
                 score = record["val"]["loss"]
         if monitor is not None and ((epoch + 1) % tc.fid_every == 0 or last_epoch):

@@ -7,6 +7,7 @@ import math
 import torch
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 
 _TRIANGULAR_BLOCK = 256
 
@@ -73,7 +74,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """
     tensors = []
     for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
-        value = torch.as_tensor(value).detach().to(torch.float64)
+        value = as_float64(torch.as_tensor(value).detach())
         if not math.isfinite(float(value.sum())):  # one pass; NaN and inf both propagate to the sum
             raise UserError(f"{name} contains NaN or infinite values; recompute the feature statistics")
         tensors.append(value)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 from genimg.evaluate.metrics.inputs import as_matrix
 from genimg.io import atomic_path
 
@@ -70,7 +71,7 @@ class MomentAccumulator:
         self.centred_outer: torch.Tensor | None = None
 
     def add(self, features: torch.Tensor) -> None:
-        features = features.to(torch.float64)
+        features = as_float64(features)  # on the CPU if on MPS, which has no float64
         if self.mean is not None:
             features = features.to(self.mean.device)
         batch_n = features.shape[0]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ImageScores:
 
     @classmethod
     def from_per_image(cls, per_image: torch.Tensor) -> ImageScores:
-        per_image = per_image.detach().to(torch.float64).cpu()
+        per_image = as_float64(per_image.detach()).cpu()
         finite = torch.isfinite(per_image)
         num_infinite = int((~finite).sum())
         mean = float(per_image[finite].mean()) if finite.any() else math.inf

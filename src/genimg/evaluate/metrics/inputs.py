@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import as_float64
 
 
 def as_matrix(values, name: str) -> torch.Tensor:
@@ -30,7 +31,7 @@ def as_matrix(values, name: str) -> torch.Tensor:
 
 
 def check_probabilities(probs: torch.Tensor, name: str) -> torch.Tensor:
-    probs = as_matrix(probs, name).to(torch.float64)
+    probs = as_float64(as_matrix(probs, name))
     if probs.shape[1] < 2:
         raise UserError(
             f"{name} has {probs.shape[1]} class; the Inception Score needs probabilities over K >= 2 classes"

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from genimg.errors import UserError
+from genimg.evaluate.float64 import float64_device
 from genimg.evaluate.metrics.image_scores import ImageScores, check_data_range, check_image_pair
 
 HIGHER_IS_BETTER = True
@@ -28,7 +29,7 @@ def _gaussian_taps(sigma: float, dtype: torch.dtype, device: torch.device) -> to
     radius = int(3.5 * sigma + 0.5)
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
     taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return (taps / taps.sum()).to(dtype=dtype, device=device)
+    return (taps / taps.sum()).to(dtype=dtype).to(device=device)  # cast on the CPU: MPS takes no float64
 
 
 # Up to this side length the Gaussian filter runs as two small matrix products per image
@@ -109,7 +110,8 @@ def _ssim_per_image(
     mean_y_sq = mean_y * mean_y
     mean_x_y = mean_x * mean_y
     ssim_map = ((2 * mean_x_y + c1) * (2 * cov_xy + c2)) / ((mean_x_sq + mean_y_sq + c1) * (var_x + var_y + c2))
-    return ssim_map.flatten(1).mean(dim=1, dtype=torch.float64)
+    values = ssim_map.flatten(1)
+    return values.to(float64_device(values.device)).mean(dim=1, dtype=torch.float64)  # MPS: on the CPU
 
 
 def ssim(

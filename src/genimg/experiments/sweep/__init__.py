@@ -24,7 +24,8 @@ Two modes:
 mean ± std over the seeds.
 
 Every variant's config is built and checked before anything trains, so a bad key or value
-fails at once. Runs go to worker processes (``spawn``) that split the CPU cores between them;
+fails at once. Runs go to worker processes (``spawn``) that split the CPU cores between them
+(and, on a machine with several GPUs, take one GPU each);
 each run is trained, then evaluated with the same settings (sample count, feature extractor,
 seed), so the numbers are comparable. The evaluation measures the likelihood too, so runs skip
 their own end-of-training estimate (train.likelihood_at_end=false unless set). An interrupted
@@ -33,7 +34,7 @@ their last checkpoint exactly, the rest start.
 
 The modules: the definition (``definition``, ``parameters``, ``plan``, ``define``, ``threads``)
 imports no torch, nor does ``worker_setup``; the runner (``evaluation``, ``pending``, ``task``,
-``workers``, ``runner``) trains, scores and writes the report.
+``devices``, ``workers``, ``runner``) trains, scores and writes the report.
 """
 
 from __future__ import annotations

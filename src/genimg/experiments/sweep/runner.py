@@ -11,6 +11,7 @@ from genimg.errors import UserError
 from genimg.experiments.report import build_report
 from genimg.experiments.sweep import evaluation
 from genimg.experiments.sweep.definition import Sweep
+from genimg.experiments.sweep.devices import worker_devices
 from genimg.experiments.sweep.pending import pending_variants, plan_tasks
 from genimg.experiments.sweep.task import TaskResult
 from genimg.experiments.sweep.threads import threads_per_worker
@@ -59,12 +60,13 @@ def run_sweep(
     workers = max(1, min(parallel, len(pending_variants(sweep))))  # no idle worker holds cores
     threads = threads_per_worker(workers, cores)
     tasks, states = plan_tasks(sweep, threads)
+    devices = worker_devices(workers, {sweep.variant_config(v).train.device for v in sweep.variants})
     skipped = [name for name in states if name not in {t.name for t in tasks}]
     counts = {s: sum(1 for v in states.values() if v == s) for s in ("finished", "partial", "new")}
     log(
         f"sweep {sweep.path}: {len(sweep.variants)} runs ({sweep.mode}, {len(sweep.seeds)} seed(s)); "
         f"{counts['finished']} finished, {counts['partial']} to resume, {counts['new']} to start; "
-        f"{workers} worker(s) x {threads} thread(s)"
+        f"{workers} worker(s) x {threads} thread(s)" + (f" on {', '.join(devices)}" if devices else "")
     )
 
     def progress(result: TaskResult, done: int, total: int) -> None:
@@ -80,7 +82,7 @@ def run_sweep(
     if any(t.evaluation is not None for t in tasks):
         evaluation.prepare_evaluation(sweep, log)
     try:
-        results = execute(tasks, workers, threads, progress)
+        results = execute(tasks, workers, threads, progress, devices)
     except KeyboardInterrupt:  # the CLI prints the message; every finished checkpoint is whole
         raise KeyboardInterrupt(f"continue the sweep with `genimg sweep --resume {sweep.path}`") from None
     report_path = None

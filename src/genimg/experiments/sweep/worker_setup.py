@@ -1,5 +1,6 @@
 """The first thing a spawned worker process runs: it fixes the thread count and silences
-progress bars before torch and tqdm load (they read the environment when they load), and ties
+progress bars before torch and tqdm load (they read the environment when they load), tells
+the data loaders how many runs share the machine's memory (``data/memory.py``), and ties
 its life to the sweep's: on Linux the kernel kills a worker whose parent dies (``prctl``
 PR_SET_PDEATHSIG), so a sweep killed outright (SIGKILL, the OOM killer) leaves no orphan still
 training a run that ``genimg sweep --resume`` is about to continue.
@@ -16,11 +17,13 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+PARALLEL_RUNS_ENV = "GENIMG_PARALLEL_RUNS"  # data/memory.py's; not imported from there, which would load torch
 
 
-def set_up_worker(threads: int, parent: int | None = None) -> None:
+def set_up_worker(threads: int, parent: int | None = None, runs: int = 1) -> None:
     if parent is not None:
         _die_with(parent)
+    os.environ[PARALLEL_RUNS_ENV] = str(runs)  # each run holds its own splits: the memory budget is shared
     os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ["OMP_NUM_THREADS"] = str(threads)
