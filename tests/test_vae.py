@@ -124,3 +124,37 @@ def test_iwae_objective_is_the_importance_weighted_bound(digits):
     torch.manual_seed(5)
     loss = m.losses(Batch(x, digits.labels[:20]))["loss"]
     assert loss.item() == pytest.approx(-(torch.logsumexp(lw, 0) - math.log(7)).mean().item(), rel=1e-6)
+
+
+def test_mixture_prior_is_a_density_and_a_one_component_standard_mixture_is_the_normal_prior():
+    import math as _math
+
+    from genimg.models.vae.prior import MixturePrior, StandardNormalPrior
+
+    torch.manual_seed(0)
+    prior = MixturePrior(1, 3).double()
+    grid = torch.linspace(-12, 12, 20001, dtype=torch.float64)[:, None]
+    mass = prior.log_prob(grid).exp().sum() * (grid[1, 0] - grid[0, 0])
+    assert mass.item() == pytest.approx(1.0, abs=1e-4)
+    single = MixturePrior(4, 1)
+    with torch.no_grad():
+        single.means.zero_()
+    z, mu, logvar = torch.randn(5, 4), torch.randn(5, 4), torch.randn(5, 4)
+    torch.testing.assert_close(single.log_prob(z), StandardNormalPrior(4).log_prob(z))
+    # the Monte-Carlo KL at z equals log q(z|x) - log N(z; 0, I), whose mean over z ~ q is the closed form
+    q = (-0.5 * (z - mu).pow(2) / logvar.exp() - 0.5 * logvar - 0.5 * _math.log(2 * _math.pi)).sum(1)
+    torch.testing.assert_close(single.kl(mu, logvar, z), q - StandardNormalPrior(4).log_prob(z))
+
+
+def test_a_vae_with_a_mixture_prior_trains_samples_and_bounds(digits):
+    m = make(digits, prior="mog", prior_components=4, iw_samples=1)
+    stepper = Stepper(m.configure_optimizers())
+    batch = Batch(digits.images[:100], digits.labels[:100])
+    means_before = m.prior.means.detach().clone()
+    for _ in range(5):
+        m.training_step(batch, stepper)
+    assert not torch.equal(m.prior.means, means_before)  # the prior learns
+    assert m.sample(6).shape == (6, 1, 8, 8)
+    bounds = m.log_likelihood(digits.images[:8], k=20)
+    assert (bounds["iw"] >= bounds["elbo"] - 1e-4).all()
+    assert not m.latent_space().per_dimension  # its coordinates have no N(0, 1) prior each

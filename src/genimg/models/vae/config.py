@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the type only: importing the data layer would import torch
 DECODERS = ("auto", "categorical", "bernoulli", "logistic", "gaussian")
 ARCHS = ("mlp", "conv")
 ACTIVATIONS = ("leaky_relu", "relu")
+PRIORS = ("normal", "mog")
 
 
 @dataclass
@@ -27,6 +28,8 @@ class VAEConfig:
     learn_variance: bool = True  # gaussian decoder: learned per-pixel variance, else fixed sigma
     sigma: float = 0.1  # gaussian decoder with fixed variance
     beta: float = 1.0  # weight of the KL term (beta-VAE)
+    prior: str = "normal"  # p(z): normal (N(0, I)) or mog (a learned mixture of Gaussians, prior.py)
+    prior_components: int = 10  # mog: number of mixture components
     iw_samples: int = 5  # >1 trains the importance-weighted bound (IWAE, Burda et al. 2016) with this many samples
     dropout: float = 0.1  # dropout in the MLP's hidden layers
     activation: str = "leaky_relu"  # leaky_relu (slope 0.1) or relu
@@ -44,6 +47,10 @@ class VAEConfig:
             raise UserError(f"model.sample_mode must be mean or sample, got '{self.sample_mode}'")
         if self.latent_dim < 1:
             raise UserError(f"model.latent_dim must be at least 1, got {self.latent_dim}")
+        if self.prior not in PRIORS:
+            raise UserError(f"model.prior must be one of {', '.join(PRIORS)}, got '{self.prior}'")
+        if self.prior_components < 1:
+            raise UserError(f"model.prior_components must be at least 1, got {self.prior_components}")
         if self.beta < 0:
             raise UserError(f"model.beta must be >= 0, got {self.beta}")
         if self.iw_samples < 1:

@@ -10,8 +10,19 @@ from genimg.models.latent_space import LatentSpace
 class PosteriorMeanSpace(LatentSpace):
     name = "posterior mean z"
     can_encode = True
-    per_dimension = True
     differentiable = True
+
+    @property
+    def per_dimension(self) -> bool:
+        """Each coordinate has an N(0, 1) prior only under the standard normal prior."""
+        return self.model.config.prior == "normal"
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.model.config.prior == "normal":
+            return super().prior(n, generator)
+        with torch.random.fork_rng(devices=[]):  # the mixture draws from the global stream: seed it
+            torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+            return self.model.prior.sample(n, self.device)
 
     @property
     def dim(self) -> int:

@@ -31,6 +31,7 @@ from genimg.models.vae.config import VAEConfig, resolve_decoder
 from genimg.models.vae.decoders import make_decoder
 from genimg.models.vae.latent import PosteriorMeanSpace
 from genimg.models.vae.networks import ConvDecoder, ConvEncoder, mlp
+from genimg.models.vae.prior import make_prior
 
 
 class VAE(GenerativeModel):
@@ -57,6 +58,7 @@ class VAE(GenerativeModel):
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
+        self.prior = make_prior(config.prior, L, config.prior_components)  # last: a normal prior draws nothing
 
     # --- encoder / decoder ------------------------------------------------------------------
     def _one_hot(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
@@ -131,7 +133,7 @@ class VAE(GenerativeModel):
         mu, logvar = self.encode(x, labels)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         rec = self.log_px_given_z(x, self.decoder_output(z, labels)) + bin_correction
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        kl = self.prior.kl(mu, logvar, z)
         return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
 
     def log_weights(
@@ -164,7 +166,7 @@ class VAE(GenerativeModel):
         kf = keep.repeat(k, 1, 1, 1) if keep is not None else None
         lf = labels.repeat(k) if labels is not None else None
         log_px_z = self.log_px_given_z(xf, self.decoder_output(z.reshape(-1, mu.shape[1]), lf), kf).view(k, -1)
-        log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_pz = self.prior.log_prob(z)
         log_qz = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
         return log_px_z + bin_correction + beta * (log_pz - log_qz)
 
@@ -245,10 +247,10 @@ class VAE(GenerativeModel):
         temperature: float = 1.0,
         **_: Any,
     ) -> torch.Tensor:
-        """Draw z ~ N(0, I) (scaled by ``temperature``), decode; return the decoder mean, or
-        with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""
+        """Draw z from the prior (its noise scaled by ``temperature``), decode; return the decoder
+        mean, or with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""
         labels = self.check_labels(n, labels)
-        z = torch.randn(n, self.config.latent_dim, device=self.device) * temperature
+        z = self.prior.sample(n, self.device, temperature)
         return self.decode(z, labels, mode=mode or self.config.sample_mode)
 
     @property
