@@ -6,10 +6,14 @@ autocast only runs the networks' matrix products and convolutions in the lower p
 
 ``auto`` picks, on CUDA, bf16 where the GPU has it and fp16 otherwise; on Apple's MPS, fp32;
 on a CPU, bf16 only when the CPU computes it natively (AVX512-BF16 or AMX, as PyTorch's
-``torch.cpu._is_avx512_bf16_supported`` / ``_is_amx_tile_supported`` report) and the images are
-at least ``BF16_MIN_IMAGE_SIZE`` pixels a side: measured on a 2-core AVX512-BF16 machine, one
-training step at 28x28 runs 1.3-1.5x faster under bf16 (VAE, diffusion U-Net), while at 8x8
-the casts cost what the products gain (0.9-1.1x). See BENCHMARKS.md.
+``torch.cpu._is_avx512_bf16_supported`` / ``_is_amx_tile_supported`` report), the images are
+at least ``BF16_MIN_IMAGE_SIZE`` pixels a side, and torch runs one intra-op thread. Measured
+on a 2-core AVX512-BF16 machine: one training step at 28x28 runs 1.3-1.5x faster under bf16
+(VAE, DCGAN, diffusion U-Net), while at 8x8 the casts cost what the products gain (0.9-1.1x);
+and with two threads, oneDNN's bf16 convolution kernels wait at barriers for a thread that
+another process has descheduled, so on a busy machine a step ran 3-100x slower than in fp32
+(with the machine to itself, two bf16 threads were fine). One thread is also the most
+work per CPU-second. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def resolve_precision(name: str, device: torch.device, image_size: int, native_bf16: bool | None = None) -> str:
+def resolve_precision(
+    name: str, device: torch.device, image_size: int, native_bf16: bool | None = None, threads: int | None = None
+) -> str:
     """The precision ``name`` stands for on ``device`` for images of ``image_size`` pixels a side."""
     if name not in PRECISIONS:
         raise UserError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{name}'")
@@ -44,7 +50,8 @@ def resolve_precision(name: str, device: torch.device, image_size: int, native_b
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if kind == "cpu":
         native = cpu_has_native_bf16() if native_bf16 is None else native_bf16
-        return "bf16" if native and image_size >= BF16_MIN_IMAGE_SIZE else "fp32"
+        threads = torch.get_num_threads() if threads is None else threads
+        return "bf16" if native and image_size >= BF16_MIN_IMAGE_SIZE and threads == 1 else "fp32"
     return "fp32"
 
 

@@ -24,14 +24,15 @@ import torch.distributed as dist
 from torch import nn
 
 
-def adam(params, **kwargs) -> torch.optim.Adam:
-    """Adam with the fused kernel where torch has it for the parameters' device (several
-    times less optimiser overhead per step for small models on CPU)."""
+def adam(params, optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, **kwargs) -> torch.optim.Optimizer:
+    """Adam (or AdamW) with the fused kernel where torch has it for the parameters' device: several
+    times less optimiser overhead per step for small models on CPU (AdamW on the 8x8 U-Net:
+    2.8 -> 0.7 ms a step)."""
     params = list(params)
     try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
+        return optimizer(params, fused=True, **kwargs)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, **kwargs)
+        return optimizer(params, **kwargs)
 
 
 class Stepper:

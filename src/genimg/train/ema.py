@@ -24,16 +24,29 @@ class EMA:
         trainable = [n for n, p in model.named_parameters() if p.requires_grad]
         self.names = list(names) if names is not None else trainable
         self._averaged = set(self.names)
+        self._pairs: tuple[nn.Module, list, list, list, list] | None = None
+
+    def _tensors(self, model: nn.Module) -> tuple[list, list, list, list]:
+        """(EMA, model) tensors to average, to copy, and the buffers; built once per model, since
+        rebuilding the name dictionaries every step cost more than the averaging itself."""
+        if self._pairs is None or self._pairs[0] is not model:
+            params = dict(model.named_parameters())
+            ema_params = dict(self.module.named_parameters())
+            followed = [n for n in params if n not in self._averaged]  # outside the average: follow the model
+            self._pairs = (
+                model,
+                [ema_params[n] for n in self.names],
+                [params[n] for n in self.names],
+                [(ema_params[n], params[n]) for n in followed],
+                list(zip(self.module.buffers(), model.buffers())),
+            )
+        return self._pairs[1:]
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        params = dict(model.named_parameters())
-        ema_params = dict(self.module.named_parameters())
-        averaged = [ema_params[n] for n in self.names]
-        current = [params[n].detach() for n in self.names]
-        torch._foreach_lerp_(averaged, current, 1 - self.decay)
-        for n, p in params.items():  # parameters outside the average follow the model
-            if n not in self._averaged:
-                ema_params[n].copy_(p)
-        for ema_b, b in zip(self.module.buffers(), model.buffers()):
+        averaged, current, followed, buffers = self._tensors(model)
+        torch._foreach_lerp_(averaged, [p.detach() for p in current], 1 - self.decay)
+        for ema_p, p in followed:
+            ema_p.copy_(p)
+        for ema_b, b in buffers:
             ema_b.copy_(b)

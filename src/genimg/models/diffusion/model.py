@@ -40,7 +40,7 @@ from genimg.models.diffusion.likelihood import to_grid, variational_bound
 from genimg.models.diffusion.samplers import DDIMSampler, make_sampler, randn
 from genimg.models.diffusion.schedules import NoiseSchedule, min_snr_weight, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet
-from genimg.models.stepper import Stepper
+from genimg.models.stepper import Stepper, adam
 
 
 class DiffusionModel(GenerativeModel):
@@ -113,8 +113,8 @@ class DiffusionModel(GenerativeModel):
     # --- training ---------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
-            "diffusion": torch.optim.AdamW(
-                self.net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+            "diffusion": adam(
+                self.net.parameters(), torch.optim.AdamW, lr=self.config.lr, weight_decay=self.config.weight_decay
             )
         }
 
