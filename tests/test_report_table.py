@@ -176,3 +176,45 @@ def test_missing_values_and_unstarted_runs(tmp_path):
     assert [r[0] for r in rows] == ["base", "latent_dim=2"]
     assert rows[1][column(header, "FID")] == "—"
     assert "Not started or not found yet: latent_dim=32" in page
+
+
+def test_human_judgements_show_their_fooling_rate_beside_fid(tmp_path):
+    """Where people judged a run in the studio, the report shows its fooling rate; elsewhere the
+    column is left out rather than filled with dashes."""
+    import json
+
+    from genimg.config.run_config import default_config
+
+    scores = known_scores({}, seed=0)
+    for name in ("judged", "unjudged"):
+        fake_run(tmp_path / name, default_config("vae"), scores, fake_evaluation(scores))
+    trials = [("left", "right"), ("right", "left"), ("left", "left"), ("right", "right")]  # (real side, choice)
+    lines = []  # the first two picked the generated image: a fooling rate of 2/4
+    for i, (real_side, choice) in enumerate(trials):
+        other = "right" if real_side == "left" else "left"
+        lines.append(
+            json.dumps(
+                {
+                    "format": "1",
+                    "run": "judged",
+                    "round": "r",
+                    "seed": 0,
+                    "trial": i,
+                    "judge": "j",
+                    real_side: {"source": "real", "split": "test", "index": i},
+                    other: {"source": "generated", "pool": "p", "index": i},
+                    "choice": choice,
+                    "response_ms": 500,
+                    "time_limit_s": None,
+                    "time": "2026-11-30T00:00:00Z",
+                }
+            )
+        )
+    (tmp_path / "judged" / "judgements").mkdir()
+    (tmp_path / "judged" / "judgements" / "j.jsonl").write_text("\n".join(lines) + "\n")
+    page = build_report([tmp_path / "judged", tmp_path / "unjudged"], tmp_path / "r.html").read_text()
+    header, rows, _ = parse_table(page)
+    col = column(header, "fooling rate (human, 50% = real)")
+    assert float(rows[0][col].rstrip("%")) == pytest.approx(0.5) and rows[1][col] in ("", "\u2014")
+    only_unjudged = build_report([tmp_path / "unjudged"], tmp_path / "u.html").read_text()
+    assert "fooling rate" not in parse_table(only_unjudged)[0]

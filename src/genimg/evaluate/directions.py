@@ -19,6 +19,7 @@ _OTHERS = {
     "train_time": False,
     "train_cpu": False,
     "parameters": False,  # for the same scores, the smaller model is the better one
+    "fooling_rate": True,  # people picked the generated image as real: 0.5 is indistinguishable
 }
 
 HIGHER_IS_BETTER: dict[str, bool] = {

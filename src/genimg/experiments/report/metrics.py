@@ -37,6 +37,7 @@ METRICS = [
     Metric("fid", "FID", per_extractor=True, in_paragraph=False),
     # FID over the real-vs-real floor: FID's bias at the evaluation's sample count divided out
     Metric("fid_over_floor", "FID/floor", per_extractor=True, effect=True),
+    Metric("fooling_rate", "fooling rate (human, 50% = real)", in_paragraph=False),
     Metric("kid", "KID", per_extractor=True, effect=True),
     Metric("is", "IS", per_extractor=True, effect=True),
     Metric("sharpness", "IS sharpness S", per_extractor=True, in_paragraph=False, effect=True),

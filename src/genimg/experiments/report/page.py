@@ -16,6 +16,7 @@ from genimg.experiments.report.sections import definition_html, group_sections, 
 from genimg.experiments.report.table import build_table
 from genimg.experiments.report.table_output import table_csv, table_html
 from genimg.io import write_text
+from genimg.runs.pretrained_copy import resolve_run_path
 
 
 def style_sheet() -> str:
@@ -55,8 +56,10 @@ def build_report(paths: list[str | Path], out: str | Path | None = None) -> Path
     """Write report.html (and report.csv beside it) for sweep and/or run directories.
 
     The default place is ``DIR/report.html`` for one directory and ``./report.html`` for several.
+    ``pretrained:NAME`` stands for the cache copy of that shipped model.
     """
-    groups = collect(list(paths))
+    paths = [resolve_run_path(p) for p in paths]
+    groups = collect(paths)
     if out is None:
         out = Path(paths[0]) / "report.html" if len(paths) == 1 else Path("report.html")
     out = Path(out)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from genimg.evaluate.judgements import judge_score
 from genimg.runs import RunDir
 
 # eval/metrics.json (genimg.evaluate.evaluator) keeps each score under "scores" as
@@ -51,7 +52,11 @@ def read_run(path: str | Path) -> RunRecord:
     run = RunDir.open(path)
     summary, evaluation = run.summary(), run.evaluation()
     family = summary.get("family") or _config_family(run)
-    return RunRecord(run.path, family, summary, evaluation, run.metrics(), run_scores(summary, evaluation))
+    scores = run_scores(summary, evaluation)
+    human = judge_score(run.path)  # the studio's real-vs-generated judgements, where people gave some
+    if human and human["trials"]:
+        scores["fooling_rate"] = Score(human["fooling_rate"])
+    return RunRecord(run.path, family, summary, evaluation, run.metrics(), scores)
 
 
 def _config_family(run: RunDir) -> str:
