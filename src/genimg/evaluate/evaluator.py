@@ -25,6 +25,7 @@ from genimg.errors import UserError
 from genimg.evaluate.class_histogram import class_histogram
 from genimg.evaluate.extractor import FeatureExtractor
 from genimg.evaluate.features import available_extractors, get_extractor
+from genimg.evaluate.judgements import judge_score
 from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.evaluate.metrics.fid import fid
 from genimg.evaluate.metrics.inception_score import inception_score
@@ -36,7 +37,8 @@ from genimg.models.precision import autocast, resolve_precision
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 
-ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood")
+ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood", "human")
+SAMPLE_METRICS = ("fid", "kid", "is", "pr")  # what needs samples and a feature extractor
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds never coincide with the seeds training used
 
 
@@ -145,9 +147,14 @@ def evaluate_run(
     steps = (sample_options or {}).get("steps")
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
-    if any(m != "likelihood" for m in metrics) and features not in available_extractors():
+    if any(m in SAMPLE_METRICS for m in metrics) and features not in available_extractors():
         raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
     run = RunDir.open(run_path)
+    human = judge_score(run.path) if "human" in metrics else None
+    if metrics == ("human",) and human is None:
+        raise UserError(
+            f"{run.path} has no judgements yet; collect some with `genimg studio {run.path}` (the judge page)"
+        )
     config = run.config()
     model = load_model(run.path, device=device)
     if metrics == ("likelihood",):
@@ -169,7 +176,9 @@ def evaluate_run(
         "sampling": sample_options,
         "precision": resolve_precision(precision or config.train.precision, model.device, model.spec.image_size),
     }
-    quality = tuple(m for m in metrics if m != "likelihood")
+    if human is not None:
+        result["human"] = human
+    quality = tuple(m for m in metrics if m in SAMPLE_METRICS)
     if quality:
         extractor = extractor_for(d, features, device=device)
         result["extractor"] = extractor.extractor_id()
@@ -207,6 +216,13 @@ def format_table(result: dict[str, Any]) -> str:
                 lines.append(f"{key:<16}{value['mean']:>14.4g} ± {value['std']:<8.2g}{fl:>24}")
         if "fid_over_floor" in result:
             lines.append(f"FID / floor: {result['fid_over_floor']:.2f}")
+    human = result.get("human")
+    if human and human["trials"]:
+        low, high = human["ci95"]
+        lines.append(
+            f"human judges: fooling rate {human['fooling_rate']:.1%} (95% CI {low:.1%}-{high:.1%}, "
+            f"{human['trials']} trials; 50% = indistinguishable from real)"
+        )
     for key, value in result.get("likelihood", {}).items():
         if key.endswith("_nats"):
             lines.append(
