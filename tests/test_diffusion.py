@@ -575,3 +575,21 @@ def test_min_snr_weighting_follows_hang_et_al():
     model.config.min_snr_gamma = 1e9  # every weight 1 for epsilon: the same number
     weighted = model.loss(images, None, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(weighted, plain, rtol=1e-5, atol=1e-7)
+
+
+def test_compiled_sampling_falls_back_with_one_line_where_torch_compile_fails(monkeypatch, capsys):
+    model = tiny_model()
+
+    def broken_compile(module, *args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    plain = model.sample(3, sampler="ddim", steps=3, generator=torch.Generator().manual_seed(0), progress=False)
+    compiled = model.sample(
+        3, sampler="ddim", steps=3, generator=torch.Generator().manual_seed(0), progress=False, compile=True
+    )
+    assert torch.equal(plain, compiled)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "genimg: torch.compile is unavailable here (RuntimeError); sampling uncompiled"
+    ]
+    assert "_compiled" not in "".join(model.state_dict())

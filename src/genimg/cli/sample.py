@@ -14,7 +14,7 @@ from genimg.io import atomic_path
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 
-SAMPLE_OPTIONS = ("mode", "temperature", "sampler", "steps", "eta", "guidance")
+SAMPLE_OPTIONS = ("mode", "temperature", "sampler", "steps", "eta", "guidance", "compile")
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
@@ -30,6 +30,9 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
     s.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")
     s.add_argument("--npz", help="also save the samples as float32 arrays in this .npz")
+    s.add_argument(
+        "--compile", action="store_true", help="diffusion: torch.compile the network (pays off for long chains)"
+    )
     s.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
     s.set_defaults(handler=run)
 

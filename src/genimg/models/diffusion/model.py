@@ -24,6 +24,7 @@ Sampling defaults to ancestral DDPM through all T steps (the model as trained); 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -70,21 +71,33 @@ class DiffusionModel(GenerativeModel):
 
     # --- the network, with guidance ---------------------------------------------------------
     def model_output(
-        self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None, guidance: float = 1.0
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        guidance: float = 1.0,
+        net: torch.nn.Module | None = None,
     ) -> torch.Tensor:
         """The network's prediction at (x_t, t); labels None means the null class. With
         guidance != 1 (conditional models) the conditional and unconditional outputs come from
-        one batched call and are combined by classifier-free guidance."""
+        one batched call and are combined by classifier-free guidance. ``net``: the same network
+        compiled (``sampling_net``)."""
+        net = net or self.net
         t = torch.as_tensor(t, device=x_t.device).long().expand(x_t.shape[0])
         if not self.conditional or labels is None or guidance == 1.0:
-            return self.net(x_t, t, labels if self.conditional else None)
+            return net(x_t, t, labels if self.conditional else None)
         null = torch.full_like(labels, self.null_label)
-        both = self.net(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null]))
+        both = net(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null]))
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
 
     def denoiser_output(
-        self, x_t: torch.Tensor, t: torch.Tensor | int, labels: torch.Tensor | None = None, guidance: float = 1.0
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor | int,
+        labels: torch.Tensor | None = None,
+        guidance: float = 1.0,
+        net: torch.nn.Module | None = None,
     ) -> torch.Tensor:
         """The reverse process's prediction: ``model_output``, except that on discrete data, at
         noise levels below ``snap_x0`` of one grey-level step, the x0 it implies is snapped to the
@@ -96,7 +109,7 @@ class DiffusionModel(GenerativeModel):
         p(x_{t-1} | x_t) (a Gaussian whose mean is a function of x_t), so the bound stays a
         bound; sampling uses the same steps. Training is unchanged, and so are the recovery
         solvers (``denoiser()``), which differentiate through ``model_output``."""
-        out = self.model_output(x_t, t, labels, guidance)
+        out = self.model_output(x_t, t, labels, guidance, net)
         if not self.config.snap_x0 or self.spec.levels is None:
             return out
         t = torch.as_tensor(t, device=x_t.device).long().expand(x_t.shape[0])
@@ -203,9 +216,11 @@ class DiffusionModel(GenerativeModel):
         progress: bool = True,
         generator: torch.Generator | None = None,
         batch_size: int | None = None,
+        compile: bool = False,
         **_: Any,
     ) -> torch.Tensor:
-        """n images in [0, 1].
+        """n images in [0, 1]. ``compile`` runs the network through ``torch.compile`` (see
+        ``sampling_net``).
 
         Defaults come from the config: ancestral DDPM through all T steps (``sampler="ddpm"``,
         ``steps=None``). ``sampler="ddim", steps=50, eta=0`` is the fast deterministic option.
@@ -220,6 +235,7 @@ class DiffusionModel(GenerativeModel):
         if guidance != 1.0 and not self.conditional:
             raise UserError("guidance needs a class-conditional model; train with conditional=true or leave guidance=1")
         chain = self.make_sampler(sampler, steps, eta, spacing, variance, clip)
+        net = self.sampling_net() if compile else self.net
         shape = (n, *self.spec.image_shape)
         if noise is not None and tuple(noise.shape) != shape:
             raise UserError(f"noise must have shape {shape}, got {tuple(noise.shape)}")
@@ -246,7 +262,7 @@ class DiffusionModel(GenerativeModel):
                 )
                 y = labels[start : start + m] if labels is not None else None
                 for t in chain.timesteps.tolist():
-                    x = chain.step(self.denoiser_output(x, t, y, guidance), t, x, generator=generator)
+                    x = chain.step(self.denoiser_output(x, t, y, guidance, net), t, x, generator=generator)
                     bar.update(1)
                 out.append(x)
         self.train(was_training)
@@ -264,6 +280,27 @@ class DiffusionModel(GenerativeModel):
     def marginal_log_likelihood(self, x: torch.Tensor, **options: Any) -> dict[str, torch.Tensor]:
         """log p(x) through the null class: a conditional model learned p(x) beside p(x | y)."""
         return self.log_likelihood(x, None, **options)
+
+    def sampling_net(self) -> torch.nn.Module:
+        """The U-Net through ``torch.compile`` (compiled once, kept), or the plain network with a
+        one-line notice where compiling fails (it needs a C++ compiler). Measured at 28x28 on one
+        CPU thread: 1.07x per network call for 20 CPU-seconds of compiling, so it pays only past
+        about 300 batched calls (e.g. 1000-step sampling); hence off by default."""
+        # Kept in __dict__, not as an attribute: a Module attribute would join the state dict.
+        if self.__dict__.get("_compiled") is None:
+            try:
+                compiled = torch.compile(self.net)
+                with torch.inference_mode():
+                    probe = torch.zeros(1, *self.spec.image_shape, device=self.device)
+                    compiled(probe, torch.zeros(1, dtype=torch.long, device=self.device), None)
+                self.__dict__["_compiled"] = compiled
+            except Exception as error:  # any backend failure: sampling goes on uncompiled
+                print(
+                    f"genimg: torch.compile is unavailable here ({type(error).__name__}); sampling uncompiled",
+                    file=sys.stderr,
+                )
+                self.__dict__["_compiled"] = self.net
+        return self.__dict__["_compiled"]
 
     def _like(self) -> torch.Tensor:
         return torch.empty(0, device=self.device)
