@@ -11,6 +11,7 @@ with torch pinned by the CPU constraint, so torch is never pulled.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -27,8 +28,9 @@ import genimg
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "src" / "genimg"
 DATA_SUFFIXES = (".css", ".yaml", ".html", ".js")  # read with importlib.resources at run time
+PRETRAINED = SOURCE / "pretrained"  # the shipped models: index.json and one folder per model
 
-pytestmark = pytest.mark.slow  # about 25 s: a build, a venv, an install, a one-epoch train
+pytestmark = pytest.mark.slow  # about 25 s: a build, a venv, an install, a one-epoch train, a pretrained sample
 
 
 def run(command: list[str], cwd: Path, timeout: int = 180, env: dict | None = None) -> str:
@@ -85,8 +87,15 @@ def test_wheel_and_sdist_build_hold_the_package_data_and_the_installed_wheel_run
     )
     assert "genimg/experiments/report/report.css" in data and "genimg/models/vae/presets.yaml" in data
     assert not set(data) - inside, f"package data missing from the wheel: {sorted(set(data) - inside)}"
+    models = json.loads((PRETRAINED / "index.json").read_text())["models"]
+    assert "vae-digits" in models
+    shipped = {"genimg/pretrained/index.json"} | {
+        f"genimg/pretrained/{name}/{file}" for name, entry in models.items() for file in entry["files"]
+    }
+    assert not shipped - inside, f"pretrained files missing from the wheel: {sorted(shipped - inside)}"
     in_sdist = set(tarfile.open(sdist).getnames())
     assert f"genimg-{version}/src/genimg/experiments/report/report.css" in in_sdist
+    assert f"genimg-{version}/src/genimg/pretrained/vae-digits/model.safetensors" in in_sdist
 
     python = fresh_venv(tmp_path / "venv")
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
@@ -106,3 +115,12 @@ def test_wheel_and_sdist_build_hold_the_package_data_and_the_installed_wheel_run
     assert '"finished": true' in (work / "one" / "summary.json").read_text()
     run([genimg_cli, "report", str(work / "one")], cwd=work, env=env)  # report.css from the installed package
     assert "font-family" in (work / "one" / "report.html").read_text()
+
+    # A shipped model, straight from the installed package: its copy goes into the cache.
+    env["GENIMG_CACHE"] = str(work / "cache")
+    assert "pretrained:vae-digits" in run([genimg_cli, "pretrained"], cwd=work, env=env)
+    out = run(
+        [genimg_cli, "sample", "pretrained:vae-digits", "--n", "4", "--out", str(work / "pre.png")], cwd=work, env=env
+    )
+    assert (work / "pre.png").exists() and "wrote 4 samples" in out
+    assert list((work / "cache" / "pretrained").glob("*/vae-digits/checkpoints/best/*.safetensors"))

@@ -35,6 +35,10 @@ VERBS = {
     "studio": ("genimg.cli.studio", "the local web app: explore latent spaces, draw, judge real vs generated"),
     "judge-score": ("genimg.cli.judge_score", "the fooling rate of the studio's real-vs-generated judgements"),
     "runs": ("genimg.cli.runs", "list run directories with their status, epochs and headline metrics"),
+    "pretrained": (
+        "genimg.cli.pretrained",
+        "list the models shipped with genimg (use pretrained:NAME wherever a command takes a run)",
+    ),
     "datasets": ("genimg.cli.datasets", "list the datasets genimg knows"),
     "models": ("genimg.cli.models", "list the model families and their config keys"),
 }

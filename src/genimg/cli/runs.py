@@ -4,10 +4,10 @@ and headline numbers, and what to do with the ones a crash or Ctrl-C left."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from genimg.io import dumps
 from genimg.runs.listing import describe_run, find_runs
+from genimg.runs.pretrained_copy import resolve_run_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    root = Path(args.dir)
+    root = resolve_run_path(args.dir)  # pretrained:NAME lists that shipped model's copy
     rows = [describe_run(path) for path in find_runs(root)]
     if args.json:
         for row in rows:

@@ -15,6 +15,8 @@
       eval/metrics.json        written by `genimg evaluate`
 
 Every reader below turns a damaged file into one UserError naming the file and the fix.
+``RunDir.open("pretrained:NAME")`` opens the checked cache copy of a model shipped inside the
+package (runs/pretrained_copy.py): every command that takes a run takes a shipped model too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from genimg.config.run_config import RunConfig, load_config
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 from genimg.io import read_json, read_jsonl
+from genimg.runs.pretrained_copy import resolve_run_path
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
-        run = cls(Path(path))
+        """The run directory at ``path``, or the cache copy of the shipped model ``pretrained:NAME``."""
+        run = cls(resolve_run_path(path))
         if not run.config_file.exists():
             raise UserError(
                 f"{path} is not a genimg run directory (no config.yaml); pass the directory `genimg train` printed"

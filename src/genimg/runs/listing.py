@@ -17,6 +17,7 @@ from genimg.errors import UserError
 from genimg.runs.checkpoint import checkpoint_info, readable
 from genimg.runs.directory import RunDir
 from genimg.runs.lock import holder
+from genimg.runs.pretrained_copy import resolve_run_path
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 
@@ -38,8 +39,9 @@ class RunRow:
 
 
 def find_runs(root: str | Path) -> list[Path]:
-    """Run directories (those with a config.yaml) at or under ``root``, sorted; not inside a run."""
-    root = Path(root)
+    """Run directories (those with a config.yaml) at or under ``root``, sorted; not inside a run.
+    ``pretrained:NAME`` is the cache copy of that shipped model."""
+    root = resolve_run_path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; give the folder your runs are in (train.out, default runs)")
     found = []
