@@ -7,6 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DEVSTAMP:= $(VENV)/.installed-dev
 export OMP_WAIT_POLICY ?= PASSIVE
+DEMO    ?=
 
 .PHONY: demo test bench clean venv
 
@@ -26,7 +27,7 @@ $(DEVSTAMP): $(STAMP) pyproject.toml scripts/ensure_browser.sh
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m genimg.demo
+	$(BIN)/python -m genimg.demo $(DEMO)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks

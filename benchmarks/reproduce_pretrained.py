@@ -45,12 +45,14 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "genimg" / "pretrained"
 INDEX = PACKAGE / "index.json"
 
-# name -> (family, overrides): the recipe of each shipped model. The 28x28 ones are added here
-# once their presets are final, e.g. "vae-mnist-sample": ("vae", ["dataset=mnist-sample"]).
+# name -> (family, overrides): the recipe of each shipped model, the family's preset for the dataset.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "vae-digits": ("vae", []),
     "dcgan-digits": ("dcgan", []),
     "diffusion-digits": ("diffusion", []),
+    "vae-mnist-sample": ("vae", ["dataset=mnist-sample"]),
+    "dcgan-mnist-sample": ("dcgan", ["dataset=mnist-sample"]),
+    "diffusion-mnist-sample": ("diffusion", ["dataset=mnist-sample"]),
 }
 # Bit-exact training needs a fixed thread count (reductions split differently across threads)
 # and a fixed device; `precision=auto` is fp32 at 8x8 (bf16 only from 16x16 at one thread).

@@ -1,6 +1,8 @@
 """Validation before work: every config that could only fail later is refused before any data
 loads and before anything is written; a run that fails later says so in its summary."""
 
+import sys
+
 import pytest
 import torch
 
@@ -82,3 +84,18 @@ def test_a_run_that_fails_after_it_started_says_so_and_how_to_continue(tmp_path,
         train(config, quiet=True)
     resumed = train(config, resume=run.path, quiet=True)
     assert resumed.run.status() == "finished" and resumed.summary["epochs_trained"] == 3
+
+
+def test_a_cadence_of_zero_epochs_is_refused_where_it_is_set(capsys):
+    assert main(["train", "vae", "eval_every=0"]) == 2
+    assert "train.eval_every must be at least 1" in capsys.readouterr().err
+    with pytest.raises(UserError, match="must be 0 \\(never\\) or a number of epochs"):
+        config_for("vae", ["fid_every=-1"])
+
+
+def test_a_missing_tensorboard_is_refused_before_the_run_directory_exists(tmp_path, monkeypatch, no_data_loads):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the extra were not installed
+    config = config_for("vae", quick_overrides(tmp_path, "tb") + ["logger=tensorboard"])
+    with pytest.raises(UserError, match="pip install 'genimg\\[tensorboard\\]'"):
+        train(config, quiet=True)
+    assert not (tmp_path / "tb").exists()

@@ -19,6 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=5, help="sampling seeds to average over (default 5)")
     p.add_argument("--floor-subsets", type=int, default=10, help="real-vs-real subsets for the floor (default 10)")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the VAE's likelihood bound")
+    p.add_argument(
+        "--t-stride",
+        type=int,
+        default=1,
+        help="diffusion likelihood: 1 = the bound (all T terms); S > 1 = an unbiased estimate from T/S terms",
+    )
     p.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
     p.add_argument("--steps", type=int, help="diffusion sampling steps")
     p.add_argument("--device", default="cpu")
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> None:
         seeds=args.seeds,
         floor_subsets=args.floor_subsets,
         likelihood_k=args.k,
+        t_stride=args.t_stride,
         device=args.device,
         sample_options=options,
         precision=args.precision,

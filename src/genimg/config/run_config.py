@@ -91,6 +91,10 @@ class TrainConfig:
             raise UserError(f"train.skip_nonfinite must be 0 (stop at the first) or more, got {self.skip_nonfinite}")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be at least 1")
+        if self.eval_every < 1:  # the last epoch is always evaluated; K only sets the cadence before it
+            raise UserError(f"train.eval_every must be at least 1 (epochs between val losses), got {self.eval_every}")
+        if self.sample_every < 0 or self.fid_every < 0:
+            raise UserError("train.sample_every and train.fid_every must be 0 (never) or a number of epochs")
 
 
 @dataclass

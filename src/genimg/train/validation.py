@@ -14,10 +14,13 @@ from genimg.config.run_config import RunConfig
 from genimg.data.registry import expected_spec
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
+from genimg.train.tensorboard import require_tensorboard
 
 
 def validate_config(config: RunConfig) -> None:
     check_choices(config)
+    if config.train.logger == "tensorboard":
+        require_tensorboard()  # a missing optional extra is refused before the run directory exists
     spec = expected_spec(config.data)  # also refuses an unknown dataset name
     if spec is not None:
         check_data(config, spec)
