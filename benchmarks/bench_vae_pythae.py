@@ -71,6 +71,7 @@ def run_genimg(epochs: int, out_dir: str, dataset: str, precision: str):
             "hidden_layers=1",
             "activation=relu",
             "latent_dim=16",
+            "prior=normal",  # pythae's N(0, I), which the IW estimator below assumes (28x28 presets: a mixture)
             "decoder=bernoulli",
             "iw_samples=1",
             "dropout=0",

@@ -209,7 +209,7 @@ def ship(name: str, source: Path | None) -> None:
         "train_cpu_s": summary.get("train_cpu_s"),
         "command": command,
         "overrides": overrides,
-        "evaluate_command": "genimg evaluate RUN",
+        "evaluate_command": evaluate_command(json.loads(evaluation.read_text())),
         "test": test_figures(json.loads(evaluation.read_text()), summary),
         "prefix": {"epochs": PREFIX_EPOCHS, "overrides": quick, "sha256": prefix},
         "made_with": environment(),
@@ -228,6 +228,16 @@ def ship(name: str, source: Path | None) -> None:
     tmp.replace(INDEX)
     size = sum(len(d) for d in files.values()) / 1e6
     print(f"shipped {name}: {size:.2f} MB, weights {entry['files']['model.safetensors']['sha256']}")
+
+
+def evaluate_command(evaluation: dict[str, Any]) -> str:
+    """The `genimg evaluate` options that reproduce the shipped evaluation's scores."""
+    sampling = evaluation.get("sampling") or {}
+    options = [f"--{key} {value}" for key, value in sorted(sampling.items())]
+    stride = (evaluation.get("likelihood") or {}).get("t_stride")
+    if stride:
+        options.append(f"--t-stride {stride}")
+    return " ".join(["genimg evaluate RUN", *options])
 
 
 def test_figures(evaluation: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:

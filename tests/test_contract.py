@@ -193,7 +193,7 @@ def test_evaluate(runs, family):
     assert ("likelihood" in result) == load_model(runs[family]).has("likelihood")
     if family == "diffusion":  # a strided likelihood is an estimate, named so, never the bound
         strided = evaluate_run(runs[family], metrics=("likelihood",), t_stride=10, progress=False, write=False)
-        assert set(strided["likelihood"]) == {"nll_vlb_estimate_nats", "nll_vlb_estimate_bpd", "images"}
+        assert set(strided["likelihood"]) == {"nll_vlb_estimate_nats", "nll_vlb_estimate_bpd", "images", "t_stride"}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

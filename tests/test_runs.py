@@ -107,3 +107,11 @@ def test_json_is_strict_and_counts_what_it_could_not_write(tmp_path):
     append_jsonl(tmp_path / "m.jsonl", {"epoch": 1, "train": {"loss": math.nan}})
     (record,) = read_jsonl(tmp_path / "m.jsonl")
     assert record["train"] == {"loss": None, "loss_nonfinite": {"nan": 1}}
+
+
+def test_a_resumed_run_records_the_config_it_continued_with(tmp_path):
+    assert main(["train", "vae", *quick_overrides(tmp_path, "grow", epochs=1)]) == 0
+    assert main(["train", "--resume", str(tmp_path / "grow"), "epochs=2", "likelihood_at_end=false"]) == 0
+    config = RunDir.open(tmp_path / "grow").config()
+    assert config.train.epochs == 2 and config.train.likelihood_at_end is False
+    assert RunDir.open(tmp_path / "grow").summary()["epochs_trained"] == 2

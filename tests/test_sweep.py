@@ -329,3 +329,8 @@ def test_evaluation_settings_are_what_the_real_evaluator_accepts(tmp_path, monke
         sweep_evaluation.evaluation_settings(features="incepshun")
     with pytest.raises(UserError, match="at least 2"):
         sweep_evaluation.evaluation_settings(n=1)
+    fast = sweep_evaluation.evaluation_settings(sampler="ddim", steps=50, t_stride=10)
+    assert fast["sample_options"] == {"sampler": "ddim", "steps": 50} and fast["t_stride"] == 10
+    real_signature.bind(run_dir, **fast, progress=False)
+    with pytest.raises(UserError, match="sampler must be one of ddpm, ddim"):
+        sweep_evaluation.evaluation_settings(sampler="euler")

@@ -222,6 +222,8 @@ class _Session:
         self.saved_epoch = self.state.epoch
         if self.info.is_main:  # epochs logged after the checkpoint will be trained again
             trim_metrics(run, self.state.epoch)
+            # The record is the config the run continues with (`--resume RUN epochs=80` says 80).
+            write_text(run.config_file, self.config.to_yaml())
             mark(run, "running", clear=("error", "step", "checkpoint_epoch"))  # what the last stop recorded
             self.logger = make_logger(self.config, run)
         log(f"resuming {run.path} after epoch {self.state.epoch}")
