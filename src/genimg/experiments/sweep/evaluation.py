@@ -28,7 +28,7 @@ def evaluation_settings(
     """The evaluator's keyword arguments (genimg.evaluate.evaluator.evaluate_run) that a sweep
     records and applies to every run; None leaves the evaluator's default. ``sampler``/``steps``
     and ``t_stride`` reach diffusion models only: at 28x28 their defaults (1000 ancestral steps,
-    the bound's 1000 terms) cost about an hour of CPU per run, DDIM-50 and a stride of 10 minutes."""
+    the bound's 1000 terms) cost about an hour of CPU per run; DDIM-50 and a stride of 10 take minutes."""
     settings: dict[str, Any] = {"features": features or "classifier", "seed": 0 if seed is None else seed}
     if settings["features"] not in available_extractors():
         raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
