@@ -17,23 +17,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from browser import CHROMIUM, launch
 from genimg.experiments.report import build_report
 from genimg.experiments.sweep import define_sweep
 from test_report_fixtures import check_effect_claims, column_index, parse_table, png
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MM = 96 / 25.4  # CSS pixels per millimetre
 # report.css: @page { size: A4 landscape; margin: 12mm }
 PRINT_WIDTH, PRINT_HEIGHT = round((297 - 24) * MM), round((210 - 24) * MM)
@@ -80,10 +70,6 @@ def test_a_real_sweeps_effect_sentences_are_true_of_its_csv(real_sweep):
     assert all(r[column_index(header, "FID/floor")] != "—" for r in rows)  # scored by the evaluator
 
 
-def _launch(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 def test_report_renders_on_screen_and_prints_to_pdf(real_sweep):
@@ -95,7 +81,7 @@ def test_report_renders_on_screen_and_prints_to_pdf(real_sweep):
     sweep, out = real_sweep
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(out.resolve().as_uri())

@@ -25,6 +25,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="the studio extra (fastapi, uvicorn) is not installed")
 
+from browser import CHROMIUM, launch  # noqa: E402
 from genimg.data import load_dataset  # noqa: E402
 from genimg.data.splits import load_split  # noqa: E402
 from genimg.evaluate.classifier import default_classifier  # noqa: E402
@@ -39,17 +40,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
 STROKE_THRESHOLD = 0.4  # a test digit's pixels above this are drawn as strokes
 STRENGTHS = (0.3, 0.5)  # SDEdit strengths the stroke test measures
@@ -91,7 +81,7 @@ def browser(runs):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        launched = launch(p)
         yield launched
         launched.close()
 

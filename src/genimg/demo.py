@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
             done = [item for future in futures for item in future.result()]
     else:
         done = [item for lane in lanes for item in run_lane(lane, args.dataset, out, os.cpu_count() or 1)]
-    done.sort(key=lambda item: ("vae", "dcgan", "diffusion").index(item[0]))
+    order = list(DEMO_RUNS[args.dataset])  # the report's rows in the table's order, whichever lane ended first
+    done.sort(key=lambda item: order.index(item[0]))
     runs = [path for _, path, _ in done]
 
     report = build_report(runs, out / "report.html") if len(runs) > 1 else None

@@ -15,6 +15,7 @@ from genimg.experiments.sweep import (
     run_sweep,
     threads_per_worker,
 )
+from genimg.experiments.sweep.evaluation import SAMPLERS
 
 EPILOG = """examples:
   genimg sweep vae latent_dim=2,16,32 beta=0.5,1,4 hidden=128,256,512 --out runs/hw-vae
@@ -77,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="importance samples for likelihood bounds (default: the evaluator's, 1000)",
     )
-    p.add_argument("--eval-sampler", choices=["ddpm", "ddim"], help="diffusion: the sampler scored (default: ddpm)")
+    p.add_argument("--eval-sampler", choices=SAMPLERS, help="diffusion: the sampler scored (default: ddpm)")
     p.add_argument("--eval-steps", type=int, metavar="S", help="diffusion: sampling steps (e.g. 50 with ddim)")
     p.add_argument(
         "--eval-t-stride",
