@@ -37,7 +37,7 @@ import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch
 
 from genimg.config import config_for
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.evaluate.evaluator import extractor_for
 from genimg.plotting import save_figure
 from genimg.runs import RunDir
@@ -55,7 +55,7 @@ from genimg.tasks.classify import (
     reliability,
 )
 from genimg.tasks.recover import SolverOptions
-from genimg.tasks.recover.methods import available_methods
+from genimg.tasks.recover.run import available_methods
 from genimg.train import train
 
 SETTINGS = [0.0, 0.25, 0.5, 0.75, 0.9, "box", "half"]

@@ -51,9 +51,9 @@ import torch
 import torch.nn.functional as F
 
 from genimg.config import config_for
+from genimg.data.registry import load_split
 from genimg.data.spec import DataSpec
-from genimg.data.splits import load_split
-from genimg.models.build import build_model
+from genimg.models.base import build_model
 from genimg.models.dcgan.networks import random_translate
 from genimg.models.precision import use_channels_last
 from genimg.train import train

@@ -25,10 +25,11 @@ import warnings
 import torch
 
 import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
-from genimg.data import load_dataset
+from genimg.data import DataSpec, load_dataset
 from genimg.io import write_json
-from genimg.models import DataSpec, build_model
-from genimg.models.diffusion import DiffusionConfig, DiffusionModel
+from genimg.models.base import build_model
+from genimg.models.diffusion.config import DiffusionConfig
+from genimg.models.diffusion.model import DiffusionModel
 
 DIFFUSERS_PREDICTION = {"epsilon": "epsilon", "v": "v_prediction", "x0": "sample"}
 

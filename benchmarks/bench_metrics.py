@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 
 import genimg  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
-from genimg.evaluate.metrics.frechet import frechet_distance
-from genimg.evaluate.metrics.gaussian_stats import gaussian_stats
-from genimg.evaluate.metrics.psnr import psnr
+from genimg.evaluate.metrics.fid import frechet_distance, gaussian_stats
+from genimg.evaluate.metrics.image_scores import psnr
 from genimg.evaluate.metrics.ssim import ssim
 from genimg.io import write_json
 

@@ -7,11 +7,10 @@ share of this machine's GEMM peaks measured in the same run (issue 15).
 
 For each family and dataset (``digits``, 8x8; ``mnist-sample``, 28x28), the model is the one
 ``genimg train FAMILY dataset=...`` builds (``genimg.config.config_for`` with the preset), set up
-as the trainer sets it up: ``build_model``, ``resolve_precision``, channels-last where
-``use_channels_last`` says so, ``configure_optimizers`` in a ``Stepper`` with the config's
-gradient clipping, the config's EMA. One training step is the trainer's loop body: an index slice
-of the in-memory training split, ``training_step`` under ``autocast``, the EMA update, and the
-``float(v)`` of every logged value. Columns:
+by the trainer itself: ``genimg.train.trainer.build_session`` (the model, precision, channels-last,
+optimisers in a ``Stepper``, EMA, divergence guard), and one training step is the trainer's own
+``session.step(batch)`` on an index slice of the in-memory training split, plus the ``float(v)``
+of every logged value. Columns:
 
 - MFLOP/img: ``torch.utils.flop_counter.FlopCounterMode`` over one whole ``training_step``
   (forward and backward; both of a GAN's updates), divided by the batch size;
@@ -42,9 +41,6 @@ Threads: with more intra-op threads than idle cores (a shared machine), oneDNN's
 weight-gradient convolution kernel (``jit_bf16``, reported by ``ONEDNN_VERBOSE=1``) waits at its
 barriers for descheduled threads and a step runs 3-100x slower than in fp32; fp32 kernels do not
 suffer. Compare ``--threads 1`` (see BENCHMARKS.md).
-
-The file is longer than the usual 400 lines: the table and ``--profile`` share the setup and the
-trainer's step, which must stay one copy.
 """
 
 from __future__ import annotations
@@ -68,12 +64,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from genimg.config import config_for
 from genimg.data.dataset import ImageDataset
 from genimg.data.spec import DataSpec
-from genimg.data.splits import load_split
 from genimg.models.base import Batch, GenerativeModel
-from genimg.models.build import build_model
-from genimg.models.precision import autocast, resolve_precision, use_channels_last
-from genimg.models.stepper import Stepper
+from genimg.models.precision import autocast, cpu_has_native_bf16
+from genimg.train.batches import load_splits
 from genimg.train.ema import EMA
+from genimg.train.trainer import TrainingSession, build_session
 
 DATASETS = {8: "digits", 28: "mnist-sample"}
 PRECISIONS = ("fp32", "bf16")
@@ -87,13 +82,15 @@ class Setup:
     family: str
     size: int
     precision: str
-    model: GenerativeModel
-    stepper: Stepper
-    ema: EMA | None
+    session: TrainingSession
     data: ImageDataset
     batch_size: int
     channels_last: bool
     order: torch.Generator
+
+    @property
+    def model(self) -> GenerativeModel:
+        return self.session.model
 
     def batches(self, batch_size: int | None = None):
         """Full shuffled batches of the training split, epoch after epoch."""
@@ -105,47 +102,40 @@ class Setup:
 
 
 def build(family: str, size: int, precision: str, splits: dict[int, ImageDataset]) -> Setup:
-    config = config_for(family, [f"dataset={DATASETS[size]}", f"precision={precision}"])
+    config = config_for(family, [f"dataset={DATASETS[size]}", f"precision={precision}", "seed=0"])
     device = torch.device("cpu")
     if size not in splits:
-        splits[size] = load_split(config.data, "train", device)
+        splits[size] = load_splits(config, device)["train"]
     data = splits[size]
     spec = DataSpec.of(data, dequantized=config.data.dequantize == "uniform")
-    torch.manual_seed(0)
-    model = build_model(family, config.model, spec).to(device)
-    resolved = resolve_precision(config.train.precision, device, spec.image_size)
-    channels_last = use_channels_last(model, spec.image_size)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    session = build_session(config, spec, device)
+    if session.channels_last:
         data = data.channels_last()
-    tc = config.train
-    stepper = Stepper(model.configure_optimizers(), tc.grad_clip, 1, scale_gradients=resolved == "fp16")
-    ema = EMA(model, tc.ema_decay, model.ema_parameter_names()) if tc.ema_decay else None
     return Setup(
         family,
         size,
-        resolved,
-        model,
-        stepper,
-        ema,
+        session.precision,
+        session,
         data,
-        tc.batch_size,
-        channels_last,
+        config.train.batch_size,
+        session.channels_last,
         torch.Generator().manual_seed(0),
     )
 
 
 def trainer_step(s: Setup, local: torch.Tensor, *, ema: bool = True, log: bool = True, label=None) -> None:
-    """The body of the trainer's epoch loop (train/trainer.py, ``train_epoch``), for one batch."""
+    """The trainer's own step (``session.step``) on one batch, and its logged values read as the
+    epoch's sums read them; ``ema=False`` leaves the EMA update out (for the ablations)."""
     region = label or (lambda _name: contextlib.nullcontext())
     with region("batch"):
         batch = Batch(s.data.images[local], s.data.labels[local])
-    with autocast(s.precision, s.model.device):
-        out = s.model.training_step(batch, s.stepper)
-    if ema and s.ema is not None:
-        with region("ema"):
-            s.ema.update(s.model)
-    if log:
+    kept_ema = s.session.ema
+    s.session.ema = kept_ema if ema else None
+    try:
+        out = s.session.step(batch)
+    finally:
+        s.session.ema = kept_ema
+    if log and out is not None:
         with region("log"):
             sums = {k: float(v) * len(local) for k, v in out.items()}
             if "loss" in out:
@@ -364,7 +354,7 @@ REGION_NAMES = {
 
 @contextlib.contextmanager
 def labelled_library():
-    """Label backward and clipping (the Stepper calls them through these module attributes)."""
+    """Label backward, clipping (the Stepper calls them through these module attributes) and the EMA update."""
     backward, clip = torch.autograd.backward, torch.nn.utils.clip_grad_norm_
 
     def labelled_backward(*a, **k):
@@ -375,11 +365,18 @@ def labelled_library():
         with torch.profiler.record_function("clip"):
             return clip(*a, **k)
 
+    def labelled_ema(self, *a, **k):
+        with torch.profiler.record_function("ema"):
+            return ema_update(self, *a, **k)
+
+    ema_update = EMA.update
     torch.autograd.backward, torch.nn.utils.clip_grad_norm_ = labelled_backward, labelled_clip
+    EMA.update = labelled_ema  # type: ignore[method-assign]  # restored below
     try:
         yield
     finally:
         torch.autograd.backward, torch.nn.utils.clip_grad_norm_ = backward, clip
+        EMA.update = ema_update  # type: ignore[method-assign]
 
 
 def profile_regions(s: Setup, steps: int) -> tuple[dict, dict, int]:
@@ -395,13 +392,10 @@ def profile_regions(s: Setup, steps: int) -> tuple[dict, dict, int]:
                     local = next(batches)
                     with label("batch"):
                         batch = Batch(s.data.images[local], s.data.labels[local])
-                    with autocast(s.precision, s.model.device), label("training_step"):
-                        out = s.model.training_step(batch, s.stepper)
-                    if s.ema is not None:
-                        with label("ema"):
-                            s.ema.update(s.model)
+                    with label("training_step"):
+                        out = s.session.step(batch)
                     with label("log"):
-                        _ = {k: float(v) * len(local) for k, v in out.items()}
+                        _ = {k: float(v) * len(local) for k, v in (out or {}).items()}
     regions: dict[str, list[float]] = {}  # region -> [exclusive µs, µs inside ATen operators]
 
     def walk(event, region: str) -> None:
@@ -545,7 +539,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{args.threads} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
-        f"native bf16: {torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()}, "
+        f"native bf16: {cpu_has_native_bf16()}, "
         f"load average {os.getloadavg()[0]:.2f} at the start",
         flush=True,
     )

@@ -22,3 +22,4 @@ for family in vae dcgan diffusion; do train "$family"; done
 "$PY" benchmarks/bench_diffusion_sampling.py --run "$RUNS/diffusion"
 "$PY" benchmarks/bench_recovery.py --vae "$RUNS/vae" --diffusion "$RUNS/diffusion"
 "$PY" benchmarks/bench_outliers.py --vae "$RUNS/vae" --diffusion "$RUNS/diffusion" --dcgan "$RUNS/dcgan" --out "$RUNS"
+"$PY" benchmarks/bench_quality_per_minute.py --out "$RUNS/quality"  # hours; its docstring: the peers' --no-deps install

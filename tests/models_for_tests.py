@@ -1,8 +1,10 @@
 """A deterministic family for testing the trainer: no noise anywhere, so runs can be compared exactly.
 
-It is also the proof that a new family is one file: a config dataclass, a model class and a
-``FamilyInfo`` registered with ``register_family``. It offers the latent capability through a
-``LatentSpace`` of its own, and the cross-family contract test runs every task on it.
+It is also the proof that a family from outside genimg fits in one file: a config dataclass, a
+model class and a ``FamilyInfo`` registered with ``register_family`` (a built-in family is a
+package under ``genimg/models/`` and its registry lines: docs/ARCHITECTURE.md). It offers the
+latent capability through a ``LatentSpace`` of its own, and the cross-family contract test runs
+every task on it.
 """
 
 from dataclasses import dataclass

@@ -19,7 +19,7 @@ from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.build import build_model
+from genimg.models.base import build_model
 from genimg.models.dcgan.config import DCGANConfig
 from genimg.models.diffusion.config import DiffusionConfig
 from genimg.models.vae.config import VAEConfig

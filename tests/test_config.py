@@ -1,7 +1,11 @@
+from typing import Literal, get_args
+
 import pytest
 
-from genimg.config.run_config import apply_overrides, default_config, load_config, parse_overrides
+from genimg.config.fields import coerce
+from genimg.config.run_config import apply_overrides, config_for, default_config, load_config, parse_overrides
 from genimg.errors import UserError
+from genimg.models.diffusion.config import SAMPLERS, Sampler
 
 
 def test_flat_and_dotted_keys_resolve_to_their_sections():
@@ -37,6 +41,25 @@ def test_mistyped_key_lists_valid_keys():
 def test_bad_values_are_user_errors(item, fragment):
     with pytest.raises(UserError, match=fragment):
         apply_overrides(default_config("vae"), [item])
+
+
+def test_a_literal_choice_refuses_a_typo_in_one_line_listing_the_choices():
+    with pytest.raises(UserError) as e:
+        config_for("diffusion", ["sampler=ddmi"])
+    choices = ", ".join(SAMPLERS)
+    assert str(e.value) == f"model.sampler must be one of {choices}, got 'ddmi'" and "\n" not in str(e.value)
+    # coerce itself refuses it (the config is checked as it is built, not later), and a value of
+    # another type is no choice either: YAML reads `yes` as True, `1` as an integer
+    for value in ("ddmi", True, 1, None):
+        with pytest.raises(UserError, match=f"must be one of {choices}, got"):
+            coerce(value, Sampler, "model.sampler")
+    assert coerce("ddim", Sampler | None, "s") == "ddim" and coerce(None, Sampler | None, "s") is None
+    assert SAMPLERS == get_args(Sampler) and SAMPLERS[:2] == ("ddpm", "ddim")  # the tuple is read from the Literal
+    assert coerce("b", Literal["a", "b"], "k") == "b"
+
+
+def test_an_older_name_of_a_choice_still_reads():
+    assert config_for("diffusion", ["prediction=eps"]).model.prediction == "epsilon"
 
 
 def test_not_key_value():

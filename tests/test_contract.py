@@ -1,8 +1,9 @@
 """The cross-family contract (as diffusers' common scheduler tests): every registered family,
 the test-only one in ``models_for_tests.py`` included, meets every protocol method and every
 task, each either with a result of the right shape and range or with the documented one-line
-refusal. A family that passes here needs no change anywhere else: that is what makes a new
-family one file.
+refusal. A family that passes here needs no change anywhere else: a new family is a package
+and its registry lines (docs/ARCHITECTURE.md, "A family"), or, kept outside genimg, one file
+that registers itself, as ``models_for_tests.py`` does.
 """
 
 import pytest
@@ -24,7 +25,7 @@ from genimg.tasks.classify import ClassifyOptions, classify_run
 from genimg.tasks.explore import VIEWS, ExploreOptions, explore, latent_space, supported_views
 from genimg.tasks.outliers import SCORES, OutlierOptions, detect_outliers, resolve_scores
 from genimg.tasks.recover import METHODS, SolverOptions, TaskSpec, recover
-from genimg.tasks.recover.methods import method_refusal
+from genimg.tasks.recover.run import method_refusal
 from genimg.train.trainer import train
 
 TINY = {  # a small, fast instance of each family, trained for one epoch on 128 digits

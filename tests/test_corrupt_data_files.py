@@ -28,9 +28,9 @@ from genimg.data.standard import _decoded, read_idx_pair  # noqa: E402
 from genimg.evaluate.classifier import cache  # noqa: E402
 from genimg.evaluate.classifier.config import ClassifierConfig, Recipe  # noqa: E402
 from genimg.evaluate.classifier.network import ClassifierNet  # noqa: E402
-from genimg.evaluate.metrics.gaussian_stats import GaussianStats  # noqa: E402
+from genimg.evaluate.metrics.fid import GaussianStats  # noqa: E402
 from genimg.io import read_checked  # noqa: E402
-from genimg.models.build import build_model  # noqa: E402
+from genimg.models.base import build_model  # noqa: E402
 from genimg.models.vae.config import VAEConfig  # noqa: E402
 from genimg.tasks.outliers.likelihood import cached_negative_log_likelihood  # noqa: E402
 from test_corrupt_fuzzing import fuzz  # noqa: E402

@@ -14,17 +14,15 @@ from genimg.config.run_config import DataConfig
 from genimg.data.dataset import ImageDataset
 from genimg.data.mapped import MappedImages
 from genimg.errors import UserError
-from genimg.evaluate.float64 import as_float64, float64_device
-from genimg.experiments.sweep import devices as sweep_devices
-from genimg.experiments.sweep import workers
+from genimg.experiments.sweep import runner as sweep_runner
 from genimg.experiments.sweep.task import Task, TaskResult
 from genimg.models.diffusion.schedules import NoiseSchedule
-from genimg.models.precision import resolve_precision
+from genimg.models.precision import as_float64, float64_device, resolve_precision
 from genimg.train import device as device_module
 from genimg.train import loader
 from genimg.train.device import auto_device, device_kind, pinned_copies, prepare_device, select_device
 from genimg.train.distributed import DistInfo
-from genimg.train.epoch_sums import EpochSums
+from genimg.train.trainer import EpochSums
 
 
 @pytest.fixture
@@ -141,13 +139,13 @@ def test_diffusion_schedule_goes_to_mps_in_float32():
 def test_sweep_workers_take_one_gpu_each_round_robin(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
-    assert sweep_devices.worker_devices(4, {"auto"}) == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
-    assert sweep_devices.worker_devices(2, {"cuda", "auto"}) == ["cuda:0", "cuda:1"]
-    assert sweep_devices.worker_devices(1, {"auto"}) is None  # one worker: auto already means cuda:0
-    assert sweep_devices.worker_devices(3, {"cpu"}) is None  # CPU runs split the cores instead
-    assert sweep_devices.worker_devices(3, {"cuda:1"}) is None  # the user's own choice stands
+    assert sweep_runner.worker_devices(4, {"auto"}) == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert sweep_runner.worker_devices(2, {"cuda", "auto"}) == ["cuda:0", "cuda:1"]
+    assert sweep_runner.worker_devices(1, {"auto"}) is None  # one worker: auto already means cuda:0
+    assert sweep_runner.worker_devices(3, {"cpu"}) is None  # CPU runs split the cores instead
+    assert sweep_runner.worker_devices(3, {"cuda:1"}) is None  # the user's own choice stands
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert sweep_devices.worker_devices(2, {"auto"}) is None
+    assert sweep_runner.worker_devices(2, {"auto"}) is None
 
     # Three workers on three GPUs, seven runs of uneven length: each run's config names the
     # device of the slot it runs in, and no two runs at once share one.
@@ -164,10 +162,10 @@ def test_sweep_workers_take_one_gpu_each_round_robin(monkeypatch):
             busy.discard(device)
         return TaskResult(task.name, trained=True)
 
-    monkeypatch.setattr(workers, "run_task", run_task)
-    monkeypatch.setattr(workers, "_pool", lambda parallel, threads: ThreadPoolExecutor(parallel))
+    monkeypatch.setattr(sweep_runner, "run_task", run_task)
+    monkeypatch.setattr(sweep_runner, "_pool", lambda parallel, threads: ThreadPoolExecutor(parallel))
     tasks = [Task(f"run{i}", f"/runs/{i}", {"train": {"device": "auto"}}, False, None, 1) for i in range(7)]
-    results = workers.execute(tasks, 3, 1, devices=["cuda:0", "cuda:1", "cuda:2"])
+    results = sweep_runner.execute(tasks, 3, 1, devices=["cuda:0", "cuda:1", "cuda:2"])
     assert [r.name for r in results] == [t.name for t in tasks] and all(r.trained for r in results)
     assert dict(trained)["run0"] == "cuda:0" and dict(trained)["run1"] == "cuda:1" and dict(trained)["run2"] == "cuda:2"
     assert {device for _, device in trained} == {"cuda:0", "cuda:1", "cuda:2"}

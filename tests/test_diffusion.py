@@ -12,12 +12,11 @@ from genimg.config.families import get_family
 from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch
-from genimg.models.build import build_model
+from genimg.models.base import Batch, build_model
 from genimg.models.diffusion.config import DiffusionConfig
 from genimg.models.diffusion.likelihood import discretized_gaussian_log_likelihood, normal_kl, variational_bound
 from genimg.models.diffusion.model import DiffusionModel
-from genimg.models.diffusion.samplers import DDIMSampler, DDPMSampler, spaced_timesteps
+from genimg.models.diffusion.samplers import DDIMSampler, DDPMSampler, DPMSolverSampler, spaced_timesteps
 from genimg.models.diffusion.schedules import NoiseSchedule, convert, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet, resolutions_for
 from genimg.models.stepper import Stepper
@@ -172,6 +171,31 @@ def test_ddpm_step_matches_diffusers(prediction, variance, schedule_kind, steps)
         got = ours.step(out, t, x, generator=torch.Generator().manual_seed(t))
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+@pytest.mark.parametrize("schedule_kind,steps", [("linear", 50), ("cosine", 20), ("cosine", 1)])
+def test_dpm_solver_chain_matches_diffusers(prediction, schedule_kind, steps):
+    """A whole DPM-Solver++(2M) chain with a fixed nonlinear "network", twice over (the second
+    chain must not inherit the first one's history), against diffusers' multistep scheduler."""
+    diffusers = pytest.importorskip("diffusers")
+    schedule = NoiseSchedule(schedule_kind, 1000)
+    ref = _reference(diffusers.DPMSolverMultistepScheduler, schedule, prediction, steps, "trailing")
+    ours = DPMSolverSampler(schedule, prediction, steps, "trailing", clip=False)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+
+    def network(x: torch.Tensor, t: int) -> torch.Tensor:
+        return torch.tanh(x * (1 + t / 1000)) + 0.1 * x.flip(-1)
+
+    x_start = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for _ in range(2):
+        x_ref, x_ours = x_start.clone(), x_start.clone()
+        ref.set_timesteps(steps)
+        for t in ref.timesteps.tolist():
+            x_ref = ref.step(network(x_ref, t), t, x_ref).prev_sample.double()
+            x_ours = ours.step(network(x_ours, t), t, x_ours)
+            # diffusers steps in float32 (sample and sigmas), and x0 = (x - sigma eps) / alpha
+            # magnifies that rounding by 1 / alpha (up to ~150) at the noisy end of the chain
+            torch.testing.assert_close(x_ours, x_ref, atol=1e-4, rtol=1e-4)
 
 def test_ddpm_last_step_adds_no_noise_and_others_do():
     schedule = NoiseSchedule("linear", 100)
@@ -412,6 +436,41 @@ def test_trainer_ema_copies_the_schedule_and_averages_weights():
     torch.testing.assert_close(ema.module.net.out[2].weight, 0.9 * before + 0.1 * after)
 
 
+def test_power_ema_follows_edm2_and_resumes_exactly(tmp_path):
+    """EDM2's power-function EMA: gamma from sigma_rel as in their code, decay (1 - 1/n)^(gamma + 1)
+    (the first update copies the weights); a trained run resumed halfway ends with the same EMA."""
+    from conftest import quick_overrides
+    from safetensors.torch import load_file
+
+    from genimg.train import apply_overrides, default_config, resume_config, train
+    from genimg.train.ema import EMA, power_ema_gamma
+
+    for sigma_rel, gamma in ((0.05, 16.97), (0.10, 6.94)):
+        assert power_ema_gamma(sigma_rel) == pytest.approx(gamma, abs=0.01)
+        g = power_ema_gamma(sigma_rel)  # the profile's width, t^gamma on [0, 1], is sigma_rel
+        assert math.sqrt((g + 1) / ((g + 2) ** 2 * (g + 3))) == pytest.approx(sigma_rel)
+    model = tiny_model()
+    ema = EMA(model, None, model.ema_parameter_names(), sigma_rel=0.1)
+    assert ema.decay_at(1) == 0 and ema.decay_at(100) == pytest.approx(0.99 ** (1 + power_ema_gamma(0.1)))
+    with pytest.raises(ValueError, match="update count"):
+        ema.update(model)
+
+    extra = ["channels=8", "attention=false", "norm_groups=4", "timesteps=50", "warmup_steps=5", "ema_sigma_rel=0.1"]
+    extra += ["select_by=last", "fid_every=0", "sample_every=0", "data.limit=64", "batch_size=32"]
+
+    def config(name, epochs):
+        return apply_overrides(default_config("diffusion"), quick_overrides(tmp_path, name, epochs=epochs) + extra)
+
+    full = train(config("full", 4), quiet=True).run
+    half = train(config("half", 2), quiet=True).run
+    train(resume_config(half.path, ["epochs=4"]), resume=half.path, quiet=True)
+    a = load_file(str(full.checkpoint("last") / "ema.safetensors"))
+    b = load_file(str(half.checkpoint("last") / "ema.safetensors"))
+    raw = load_file(str(full.checkpoint("last") / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], raw[k]) for k in a)
+
+
 # ---------------------------------------------------------------------------- training and the bound
 
 
@@ -494,7 +553,7 @@ def test_family_is_registered_with_defaults():
 
 def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
     """The trainer's FID every K epochs must not run 1000-step ancestral sampling."""
-    from genimg.evaluate import training_fid
+    from genimg.evaluate import evaluator
 
     model = tiny_model(monitor_sampler="ddim", monitor_steps=7)
     calls = []
@@ -506,7 +565,7 @@ def test_fid_during_training_samples_with_the_fast_monitor_sampler(monkeypatch):
         return chain
 
     monkeypatch.setattr(model, "make_sampler", spy)
-    monitor = training_fid.TrainingEvaluator.__new__(training_fid.TrainingEvaluator)
+    monitor = evaluator.TrainingEvaluator.__new__(evaluator.TrainingEvaluator)
     monitor.n = 20
     monitor.extractor = type(
         "Flat",

@@ -18,7 +18,7 @@ from PIL import Image
 from genimg.cli import main
 from genimg.data import load_dataset
 from genimg.errors import UserError
-from genimg.models.build import build_model
+from genimg.models.base import build_model
 from genimg.tasks.explore import (
     VIEWS,
     interpolation,
@@ -30,7 +30,7 @@ from genimg.tasks.explore import (
     slerp,
     traversal,
 )
-from genimg.tasks.explore.runners import RUNNERS
+from genimg.tasks.explore.run import RUNNERS
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]

@@ -24,6 +24,7 @@ from genimg.evaluate.classifier import (
     default_classifier,
     load_or_train_classifier,
     random_shift,
+    read_shipped_index,
 )
 from genimg.evaluate.classifier import cache as classifier_cache
 from genimg.evaluate.extractor import check_same_extractor, sha256_of_file
@@ -61,14 +62,15 @@ def tiny(**overrides) -> ClassifierConfig:
 
 @pytest.fixture(scope="session")
 def trained_digits(tmp_path_factory):
-    """The default digits classifier, in the cache the whole test session shares.
+    """The default digits classifier trained on this machine (not the shipped one), in the cache
+    the whole test session shares.
 
     That is the cache conftest points GENIMG_CACHE at (the session's pytest base directory,
     unless GENIMG_CACHE is set), so the suite trains this classifier once, whichever test
     asks for it first.
     """
     cache = Path(os.environ.get("GENIMG_CACHE") or tmp_path_factory.getbasetemp() / "genimg-cache")
-    return default_classifier("digits", cache_dir=cache, progress=False), cache
+    return default_classifier("digits", cache_dir=cache, progress=False, shipped=False), cache
 
 
 @pytest.mark.slow
@@ -94,10 +96,25 @@ def test_cache_hit_reads_identical_weights_and_does_not_train(trained_digits, mo
         raise AssertionError("the cached classifier was trained again")
 
     monkeypatch.setattr(classifier_cache, "train_classifier", no_training)
-    again = default_classifier("digits", cache_dir=cache)
+    again = default_classifier("digits", cache_dir=cache, shipped=False)
     assert again.extractor_id() == extractor.extractor_id()
     for (name, a), (_, b) in zip(extractor.net.state_dict().items(), again.net.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.slow
+def test_the_shipped_digits_classifier_is_what_this_recipe_trains(trained_digits):
+    """On the CPU and torch it was made with, the recipe retrains the shipped weights bit for bit
+    (elsewhere they may round differently: benchmarks/reproduce_classifiers.py check says so)."""
+    extractor, _ = trained_digits
+    entry = read_shipped_index()["digits"]
+    made = entry["made_with"]
+    if (made["torch"], made["cpu_capability"]) != (torch.__version__, torch.backends.cpu.get_cpu_capability()):
+        pytest.skip(f"the shipped digits classifier was made with {made}; bit-exactness is not promised here")
+    assert extractor.identity["weights_sha256"] == entry["sha256"], (
+        "the digits classifier's recipe changed: ship it again (python benchmarks/reproduce_classifiers.py ship digits)"
+    )
+    assert extractor.extractor_id() == entry["extractor"]
 
 
 def test_training_is_deterministic(tmp_path):

@@ -9,8 +9,7 @@ from genimg.config.run_config import apply_overrides, default_config, resolve_ke
 from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch
-from genimg.models.build import build_model
+from genimg.models.base import Batch, build_model
 from genimg.models.dcgan.config import DCGANConfig
 from genimg.models.dcgan.networks import random_translate, stage_sizes
 from genimg.models.stepper import Stepper
@@ -163,6 +162,46 @@ def test_losses_match_the_binary_cross_entropy_formula(digits):
     assert m.generator_loss(fake).item() == pytest.approx(-q.log().mean().item(), rel=1e-5)  # non-saturating
 
 
+def test_hinge_and_relativistic_losses_match_their_formulas(digits):
+    real, fake = torch.randn(20), torch.randn(20)
+    hinge = small(digits, loss="hinge", d_norm="spectral")
+    expected_d = torch.clamp(1 - real, min=0).mean() + torch.clamp(1 + fake, min=0).mean()
+    assert hinge.discriminator_loss(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-6)
+    assert hinge.generator_loss(fake).item() == pytest.approx(-fake.mean().item(), rel=1e-6)
+    rpgan = small(digits, loss="rpgan", d_norm="none")
+    # f(t) = -log sigmoid(t) of the paired difference: D wants real above fake, G the reverse
+    sigmoid = torch.sigmoid
+    assert rpgan.discriminator_loss(real, fake).item() == pytest.approx(
+        -sigmoid(real - fake).log().mean().item(), rel=1e-6
+    )
+    assert rpgan.generator_loss(fake, real).item() == pytest.approx(-sigmoid(fake - real).log().mean().item(), rel=1e-6)
+
+
+def test_gradient_penalty_is_the_squared_input_gradient():
+    from genimg.models.dcgan.losses import gradient_penalty
+
+    # D(x) = sum(w * x^2): its input gradient is 2 w x, so the penalty is the mean of ||2 w x||^2
+    w = torch.randn(1, 3, 4, 4, requires_grad=True)
+    x = torch.randn(5, 3, 4, 4, requires_grad=True)
+    penalty = gradient_penalty((w * x.pow(2)).flatten(1).sum(1), x)
+    expected = (2 * w * x).pow(2).flatten(1).sum(1).mean()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+    penalty.backward()  # differentiable in D's weights: d/dw mean_i sum 4 w^2 x_i^2 = mean_i 8 w x_i^2
+    torch.testing.assert_close(w.grad, (8 * w * x.pow(2)).mean(0, keepdim=True).detach())
+
+
+@pytest.mark.parametrize("loss, d_norm, gamma", [("hinge", "spectral", 0.0), ("rpgan", "none", 1.0)])
+def test_other_losses_train_both_networks(digits, loss, d_norm, gamma):
+    m = small(digits, loss=loss, d_norm=d_norm, penalty_gamma=gamma)
+    stepper = RecordingStepper(m)
+    g_before = [p.detach().clone() for p in m.generator.parameters()]
+    out = m.training_step(Batch(digits.images[:16], digits.labels[:16]), stepper)
+    assert stepper.calls == ["d", "g"] and not stepper.d_changed_by_g_step
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
+    assert any(not torch.equal(b, a) for b, a in zip(g_before, m.generator.parameters()))
+    assert not any(isinstance(layer, nn.BatchNorm2d) for layer in m.discriminator.modules())
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
 def test_label_smoothing_moves_the_real_target_only(digits, smoothing):
     m = small(digits, label_smoothing=smoothing)
@@ -276,6 +315,13 @@ def test_config_checks_and_cli_keys():
         DCGANConfig(label_smoothing=1.0)
     with pytest.raises(UserError, match="d_steps"):
         DCGANConfig(d_steps=0)
+    with pytest.raises(UserError, match="loss must be one of bce, hinge, rpgan"):
+        DCGANConfig(loss="wasserstein")
+    with pytest.raises(UserError, match="penalty_gamma"):
+        DCGANConfig(penalty_gamma=-1.0)
+    with pytest.raises(UserError, match="d_norm=none"):  # BatchNorm mixes the images' gradients
+        DCGANConfig(penalty_gamma=1.0)
+    assert DCGANConfig(penalty_gamma=1.0, d_norm="none").loss == "bce"  # the default loss is the paper's
     config = default_config("dcgan")
     assert config.train.select_by == "fid" and config.train.fid_every > 0 and config.train.patience is None
     # every model field is a bare CLI key: none collides with train.* or data.*

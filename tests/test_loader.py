@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import models_for_tests  # noqa: E402,F401  (the tiny-ae family)
 from conftest import quick_overrides  # noqa: E402
 from genimg.data.mapped import MappedImages  # noqa: E402
-from genimg.data.splits import load_split  # noqa: E402
+from genimg.data.registry import load_split  # noqa: E402
 from genimg.train import (  # noqa: E402
     apply_overrides,
     default_config,

@@ -26,8 +26,7 @@ from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 from genimg.evaluate.detection import detection_metrics
-from genimg.models.base import GenerativeModel
-from genimg.models.build import build_model
+from genimg.models.base import GenerativeModel, build_model
 from genimg.tasks.outliers import BUILTIN_SETS, make_ood_set, parse_set_names
 from genimg.train import apply_overrides, default_config, train
 

@@ -37,6 +37,17 @@ def test_auto_reads_the_cpu_capability(monkeypatch):
     assert resolve_precision("auto", CPU, 28, threads=1) == "bf16"
 
 
+def test_a_torch_without_the_private_cpu_probes_falls_back_to_fp32(monkeypatch):
+    """``torch.cpu._is_avx512_bf16_supported`` / ``_is_amx_tile_supported`` are private: a torch
+    that drops or renames them must cost bf16's speed, not a crash."""
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert precision.cpu_has_native_bf16() is False
+    assert resolve_precision("auto", CPU, 28, threads=1) == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)  # one of them is enough
+    assert resolve_precision("auto", CPU, 28, threads=1) == "bf16"
+
+
 def test_auto_on_cuda_prefers_bf16_then_fp16(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
     assert resolve_precision("auto", torch.device("cuda"), 8) == "bf16"

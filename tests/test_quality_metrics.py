@@ -12,12 +12,10 @@ import scipy.linalg
 import torch
 from torch import nn
 
-import genimg.evaluate.metrics.frechet as frechet
+import genimg.evaluate.metrics.fid as fid_module
 import genimg.evaluate.metrics.precision_recall as precision_recall_module
 from genimg.errors import UserError
-from genimg.evaluate.metrics.fid import FID, fid
-from genimg.evaluate.metrics.frechet import frechet_distance
-from genimg.evaluate.metrics.gaussian_stats import GaussianStats, gaussian_stats
+from genimg.evaluate.metrics.fid import FID, GaussianStats, fid, frechet_distance, gaussian_stats
 from genimg.evaluate.metrics.inception_score import InceptionScore, inception_score, split_assignment
 from genimg.evaluate.metrics.kid import KID, kid
 from genimg.evaluate.metrics.precision_recall import PrecisionRecall, precision_recall
@@ -256,18 +254,18 @@ def test_cholesky_and_eigh_routes_agree(monkeypatch):
     def failing_cholesky(matrix):
         return torch.zeros_like(matrix), torch.tensor(1)
 
-    monkeypatch.setattr(frechet.torch.linalg, "cholesky_ex", failing_cholesky)
+    monkeypatch.setattr(fid_module.torch.linalg, "cholesky_ex", failing_cholesky)
     assert frechet_distance(a.mu, a.sigma, b.mu, b.sigma) == pytest.approx(by_cholesky, rel=1e-10)
 
 
 def test_triangular_block_product_equals_dense_product(monkeypatch):
-    monkeypatch.setattr(frechet, "_TRIANGULAR_BLOCK", 7)  # several ragged blocks
+    monkeypatch.setattr(fid_module, "_TRIANGULAR_BLOCK", 7)  # several ragged blocks
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(60, 30, generator=generator, dtype=torch.float64)
     sigma = x.T @ x
     lower = torch.linalg.cholesky(sigma + torch.eye(30, dtype=torch.float64))
     dense = lower.T @ sigma @ lower
-    torch.testing.assert_close(torch.tril(frechet._congruence_lower_triangle(sigma, lower)), torch.tril(dense))
+    torch.testing.assert_close(torch.tril(fid_module._congruence_lower_triangle(sigma, lower)), torch.tril(dense))
 
 
 def test_reference_stats_save_and_load(tmp_path):

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 import genimg.evaluate.metrics.ssim as ssim_module
 from genimg.errors import UserError
-from genimg.evaluate.metrics.mse import mse, rmse
-from genimg.evaluate.metrics.psnr import psnr
+from genimg.evaluate.metrics.image_scores import mse, psnr, rmse
 from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
 from genimg.evaluate.metrics.ssim import ssim
 

@@ -293,7 +293,7 @@ def check_effect_claims(page: str, csv_path: Path) -> dict[str, int]:
 
 def test_fake_evaluations_hold_what_the_report_reads_from_a_real_one():
     from genimg.evaluate.evaluator import format_table
-    from genimg.experiments.report.records import run_scores
+    from genimg.experiments.report.collect import run_scores
 
     evaluation = fake_evaluation(known_scores({}, 0))
     format_table({**evaluation, "family": "vae"})  # the evaluator's own reader accepts it

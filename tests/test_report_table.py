@@ -18,9 +18,7 @@ import pytest
 from genimg.errors import UserError
 from genimg.evaluate.directions import higher_is_better
 from genimg.experiments.report import build_report
-from genimg.experiments.report.formatting import format_cell, format_number
-from genimg.experiments.report.metrics import METRICS, Metric
-from genimg.experiments.report.table import Cell, best_rows
+from genimg.experiments.report.table import METRICS, Cell, Metric, best_rows, format_cell, format_number
 from test_report_fixtures import (
     EXTRACTOR,
     FLOOR_FID,
@@ -218,3 +216,40 @@ def test_human_judgements_show_their_fooling_rate_beside_fid(tmp_path):
     assert float(rows[0][col].rstrip("%")) == pytest.approx(0.5) and rows[1][col] in ("", "\u2014")
     only_unjudged = build_report([tmp_path / "unjudged"], tmp_path / "u.html").read_text()
     assert "fooling rate" not in parse_table(only_unjudged)[0]
+
+
+def test_a_strided_likelihood_estimate_never_lands_in_the_bound_column(tmp_path):
+    """A diffusion run scored with --t-stride records an estimate of its bound (nll_vlb_estimate_*,
+    with the stride): it is no bound, so the bound column must never show it."""
+    import json
+
+    from genimg.config.run_config import default_config
+    from genimg.experiments.report.collect import likelihood_scores
+
+    estimate = {"nll_vlb_estimate_nats": 90.0, "nll_vlb_estimate_bpd": 2.03, "t_stride": 10, "images": 447}
+    assert set(likelihood_scores(estimate)) == {"nll_estimate", "nll_estimate_bpd"}
+    scores = known_scores({}, seed=0)
+    for name in ("estimated", "bounded", "both"):
+        evaluation = fake_evaluation(scores)
+        if name != "bounded":
+            evaluation["likelihood"] = dict(estimate)
+        fake_run(tmp_path / name, default_config("vae"), scores, evaluation)
+    summary = json.loads((tmp_path / "estimated" / "summary.json").read_text())
+    del summary["likelihood"]  # "both" keeps the bound training ended with, beside its estimate
+    (tmp_path / "estimated" / "summary.json").write_text(json.dumps(summary))
+
+    out = build_report([tmp_path / n for n in ("estimated", "bounded", "both")], tmp_path / "r.html")
+    page = out.read_text()
+    header, rows, _ = parse_table(page)
+    bound, est = column(header, "test NLL bound (bits/dim)"), column(header, "test NLL estimate (bits/dim)")
+    by_name = {r[0]: r for r in rows}
+    bound_bpd = format_number(scores["nll"] / (PIXELS * math.log(2)))
+    assert by_name["estimated"][bound] == "—" and by_name["estimated"][est] == "2.03"
+    assert by_name["bounded"][bound] == bound_bpd and by_name["bounded"][est] == "—"
+    assert by_name["both"][bound] == bound_bpd and by_name["both"][est] == "2.03"
+    assert 'title="vlb estimate, t-stride 10, 90.00 nats/image">2.03<' in page
+    assert "(vlb estimate, t-stride 10) is not a bound" in page
+    assert "test NLL bound for vae" not in page  # an estimate still says the family has a likelihood
+    with open(out.with_suffix(".csv"), newline="") as f:
+        records = {r["run"]: r for r in csv.DictReader(f)}
+    assert records["estimated"]["test NLL bound (bits/dim)"] == "" and records["both"]["test NLL estimate (bits/dim)"]

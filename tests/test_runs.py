@@ -20,7 +20,7 @@ from genimg.runs import checkpoint  # noqa: E402
 from genimg.runs.directory import RunDir  # noqa: E402
 from genimg.runs.loading import load_model  # noqa: E402
 from genimg.runs.status import mark  # noqa: E402
-from genimg.tasks.recover.result import score  # noqa: E402
+from genimg.tasks.recover.run import score  # noqa: E402
 from genimg.train import apply_overrides, default_config, train  # noqa: E402
 
 

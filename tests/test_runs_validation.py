@@ -39,11 +39,12 @@ def no_work(monkeypatch):
 
 
 EVALUATE = [
-    ({"n": 1}, "--n must be at least 2"),
-    ({"floor_subsets": 0}, "--floor-subsets must be at least 1"),
-    ({"likelihood_k": 0}, "--k must be at least 1"),
+    ({"n": 1}, "evaluation's n must be at least 2"),
+    ({"floor_subsets": 0}, "evaluation's floor_subsets must be at least 1"),
+    ({"likelihood_k": 0}, "evaluation's likelihood_k must be at least 1"),
     ({"features": "nonsense"}, "unknown feature extractor 'nonsense'"),
-    ({"sample_options": {"steps": 0}}, "--steps must be at least 1"),
+    ({"sample_options": {"steps": 0}}, "evaluation's steps must be at least 1"),
+    ({"sample_options": {"sampler": "euler"}}, "evaluation's sampler must be one of ddpm, ddim"),
     ({"metrics": ["likelihood"]}, "needs a likelihood bound, which a tiny-ae does not have"),
     ({"metrics": ["fid", "bogus"]}, "unknown metric 'bogus'"),
 ]

@@ -1,5 +1,6 @@
 """genimg studio without a browser: views offered by capability, the API's answers and refusals,
-the access token, judgements on disk and their score (``genimg judge-score``).
+the access token, judgements in their store and their score (``genimg judge-score``), the results
+page's figures, time-limited rounds, and judging that never waits for a model call.
 
 The runs are tiny and trained for a moment: these tests check the server's mechanics, not
 the models' quality (tests/test_studio_browser.py does the pages, with better-trained runs).
@@ -13,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,11 +27,16 @@ httpx = pytest.importorskip("httpx", reason="httpx (FastAPI's test client) is no
 from fastapi.testclient import TestClient  # noqa: E402
 
 from genimg.cli import main  # noqa: E402
-from genimg.evaluate.judgements import RECORD_FIELDS, judge_score, picked_source, wilson_interval  # noqa: E402
+from genimg.evaluate.judgements import (  # noqa: E402
+    RECORD_FIELDS,
+    JudgementStore,
+    judge_score,
+    picked_source,
+    wilson_interval,
+)
 from genimg.io import append_jsonl  # noqa: E402
 from genimg.studio import Studio, StudioOptions, StudioServer, create_app  # noqa: E402
-from genimg.studio.judge_round import JudgeRound  # noqa: E402
-from genimg.studio.judge_views import RECORDS_FILE  # noqa: E402
+from genimg.studio.judge_round import Exposure, JudgeRound  # noqa: E402
 from genimg.tasks.explore import latent_space  # noqa: E402
 from genimg.train import apply_overrides, default_config, train  # noqa: E402
 
@@ -268,7 +275,7 @@ def test_a_network_bind_needs_the_token(runs):
     try:
         base = f"http://127.0.0.1:{server.port}"
         assert server.token and f"?token={server.token}" in server.url
-        for path in ("/", "/judge", "/static/common.js", "/api/runs"):
+        for path in ("/", "/judge", "/results", "/static/common.js", "/api/runs", "/api/results", "/api/results.csv"):
             assert "access token" in one_line_error(httpx.get(base + path), 401)
         one_line_error(httpx.get(base + "/api/runs", headers={"authorization": "Bearer wrong"}), 401)
         one_line_error(httpx.post(base + "/api/explore/map", json={"run": "vae"}), 401)
@@ -276,6 +283,11 @@ def test_a_network_bind_needs_the_token(runs):
         page = httpx.get(f"{base}/?token={server.token}")
         assert page.status_code == 200 and "HttpOnly" in page.headers["set-cookie"]
         assert httpx.get(base + "/api/runs", cookies={"genimg_token": server.token}).status_code == 200
+        assert httpx.get(base + "/api/results", params={"token": server.token}).json()["trials"] == 50
+        deadline = time.monotonic() + 60  # the round's pool is drawn at start-up, before any judge asks
+        while not server.judge_round.ready:
+            assert time.monotonic() < deadline, "the judging round was not drawn at start-up"
+            time.sleep(0.05)
     finally:
         server.stop()
 
@@ -328,48 +340,105 @@ def test_cli_refusals_are_one_line(runs, tmp_path, capsys):
 # ---------------------------------------------------------------------------- judging
 
 
-def _lines(run: Path) -> list[dict]:
-    path = run / "judgements" / RECORDS_FILE
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def _records(run: Path) -> list[dict]:
+    with JudgementStore.open(run) as store:
+        return store.records()
+
+
+def _answer(client: TestClient, judge: str, trial: int, choice: str | None = "left", ms: int = 100):
+    return client.post("/api/judge/answer", json={"judge": judge, "trial": trial, "choice": choice, "response_ms": ms})
 
 
 def test_judge_answers_are_recorded_in_turn_and_survive_a_restart(studio, runs):
     client = client_for(studio, seed=3, trials=12)
     trial = client.post("/api/judge/next", json={}).json()
     judge = trial["judge"]
-    assert trial["trial"] == 0 and trial["left"].startswith("data:image/png")
-    assert "out of turn" in one_line_error(
-        client.post("/api/judge/answer", json={"judge": judge, "trial": 5, "choice": "left", "response_ms": 10}), 409
-    )
+    assert trial["trial"] == 0 and trial["left"].startswith("data:image/png") and trial["exposure_ms"] is None
+    assert "out of turn" in one_line_error(_answer(client, judge, 5), 409)
     for k in range(7):
-        reply = client.post(
-            "/api/judge/answer", json={"judge": judge, "trial": k, "choice": "left", "response_ms": 100 + k}
-        )
+        reply = _answer(client, judge, k, ms=100 + k)
         assert reply.status_code == 200 and reply.json()["trial"] == k + 1
-    assert "already answered" in one_line_error(
-        client.post("/api/judge/answer", json={"judge": judge, "trial": 3, "choice": "right", "response_ms": 10}), 409
-    )
+    assert "already answered" in one_line_error(_answer(client, judge, 3, "right"), 409)
     restarted = client_for(Studio.open(list(runs.values())), seed=3, trials=12)  # a new server, same runs
     assert restarted.post("/api/judge/next", json={"judge": judge}).json()["trial"] == 7
-    records = [r for run in runs.values() for r in _lines(run) if r["round"] == trial["round"]]
+    records = [r for run in runs.values() for r in _records(run) if r["round"] == trial["round"]]
     assert sorted(r["trial"] for r in records) == list(range(7))
     assert all(set(RECORD_FIELDS) <= set(r) for r in records)
     assert {r["run"] for r in records} == set(runs)  # the round takes turns over the runs
     for record in records:  # the image shown on the left is the one the trial plan names
         shown = record["left"]
         assert shown["source"] in ("real", "generated") and record["right"]["source"] != shown["source"]
-    assert "choice" in one_line_error(
-        client.post("/api/judge/answer", json={"judge": judge, "trial": 7, "choice": None, "response_ms": 10}), 400
-    )
+    assert "choice" in one_line_error(_answer(client, judge, 7, None), 400)
     timed = client_for(studio, seed=4, trials=3, time_limit_s=2.0)
     first = timed.post("/api/judge/next", json={"judge": "timer"}).json()
     assert first["time_limit_s"] == 2.0
-    assert (
-        timed.post(
-            "/api/judge/answer", json={"judge": "timer", "trial": 0, "choice": None, "response_ms": 2000}
-        ).json()["trial"]
-        == 1
-    )
+    assert _answer(timed, "timer", 0, None, 2000).json()["trial"] == 1
+
+
+def test_judging_never_waits_for_the_compute_lock(studio):
+    """A judge's click must not queue behind an SDEdit someone started on the Draw page: with the
+    compute lock held the whole time, a judge still gets trials and records answers."""
+    client = client_for(studio, seed=11, trials=6)
+    client.post("/api/judge/next", json={"judge": "warm"})  # draws the pools (the only model call)
+    replies: list[int] = []
+
+    def judge() -> None:
+        trial = client.post("/api/judge/next", json={"judge": "busy"}).json()["trial"]
+        for k in range(trial, trial + 3):
+            replies.append(_answer(client, "busy", k).status_code)
+
+    with studio.compute:
+        worker = threading.Thread(target=judge)
+        worker.start()
+        worker.join(timeout=20)
+    assert not worker.is_alive() and replies == [200, 200, 200]
+
+
+def test_results_give_the_scores_of_judge_score_and_every_answer_as_csv(studio, runs):
+    client = client_for(studio, seed=5, trials=8)
+    judge = client.post("/api/judge/next", json={}).json()["judge"]
+    for k in range(5):
+        assert _answer(client, judge, k, "left" if k % 2 else "right").status_code == 200
+    results = client.get("/api/results").json()
+    assert results["round_answers"] == 5 and results["trials"] == 8
+    mine = next(j for j in results["judges"] if j["judge"] == judge)
+    assert mine["answers"] == 5 and mine["answered"] == 5
+    for entry in results["scores"]:
+        expected = judge_score(runs[entry["name"]])
+        assert entry["score"]["trials"] == expected["trials"] and entry["score"]["fooled"] == expected["fooled"]
+        assert entry["score"]["ci95"] == expected["ci95"] and entry["score"]["judges"] == expected["judges"]
+    csv = client.get("/api/results.csv")
+    assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("run,round,seed,trial,judge") and len(lines) - 1 == results["answers"]
+    assert client.get("/results").text.count("results.js") == 1
+
+
+def test_a_fixed_exposure_and_a_staircase_per_judge_and_run(studio, runs):
+    fixed = client_for(studio, seed=6, trials=4, exposure=Exposure(fixed_ms=300))
+    first = fixed.post("/api/judge/next", json={"judge": "glance"}).json()
+    assert first["exposure_ms"] == 300 and first["exposure"]["mode"] == "fixed" and "-e300-" in first["round"]
+    assert _answer(fixed, "glance", 0).status_code == 200
+    assert [r["exposure_ms"] for run in runs.values() for r in _records(run) if r["judge"] == "glance"] == [300]
+
+    staircase = Exposure(staircase=True)
+    assert staircase.next_ms([]) == 500 and staircase.next_ms([True] * 3) == 450
+    assert staircase.next_ms([True, True, False]) == 550 and staircase.next_ms([True] * 60) == 100
+    judge_round = JudgeRound(list(studio.runs.values()), seed=8, trials=16, time_limit_s=None, exposure=staircase)
+    client = TestClient(create_app(studio, judge_round, allowed_hosts=("127.0.0.1",)), base_url="http://127.0.0.1")
+    answered: dict[str, list[bool]] = {}
+    for k in range(16):  # right about every run but the diffusion model, whose staircase climbs
+        trial = judge_round.trial(k)
+        reply = client.post("/api/judge/next", json={"judge": "stair"}).json()
+        assert reply["trial"] == k and reply["exposure_ms"] == staircase.next_ms(answered.get(trial.run.id, []))
+        correct = trial.run.name != "diffusion"
+        choice = "left" if trial.real_left == correct else "right"
+        assert _answer(client, "stair", k, choice).status_code == 200
+        answered.setdefault(trial.run.id, []).append(correct)
+    recorded = [r for r in _records(runs["diffusion"]) if r["judge"] == "stair"]
+    assert [r["exposure_ms"] for r in recorded] == [500 + 50 * i for i in range(len(recorded))]
+    restarted = TestClient(create_app(studio, judge_round, allowed_hosts=("127.0.0.1",)), base_url="http://127.0.0.1")
+    assert restarted.post("/api/judge/next", json={"judge": "stair"}).json()["done"]
 
 
 def test_judge_score_cli_prints_the_rate_and_interval(runs, capsys):
@@ -384,3 +453,9 @@ def test_judge_score_cli_prints_the_rate_and_interval(runs, capsys):
     assert main(["judge-score", str(runs["vae"])]) == 0
     out = capsys.readouterr().out
     assert f"{expected['fooling_rate']:.1%}" in out and "Wilson" in out
+    assert main(["judge-score", str(runs["vae"]), "--export", "csv"]) == 0
+    rows = (runs["vae"] / "judgements" / "judgements.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + expected["records"] and rows[0].split(",")[:3] == ["run", "round", "seed"]
+    assert main(["judge-score", str(runs["vae"]), "--export", "jsonl"]) == 0
+    exported = [json.loads(line) for line in (runs["vae"] / "judgements" / "judgements.jsonl").read_text().splitlines()]
+    assert len(exported) == expected["records"] and judge_score(runs["vae"])["records"] == expected["records"]

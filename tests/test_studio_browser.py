@@ -27,12 +27,14 @@ pytest.importorskip("fastapi", reason="the studio extra (fastapi, uvicorn) is no
 
 from browser import CHROMIUM, launch  # noqa: E402
 from genimg.data import load_dataset  # noqa: E402
-from genimg.data.splits import load_split  # noqa: E402
+from genimg.data.registry import load_split  # noqa: E402
 from genimg.evaluate.classifier import default_classifier  # noqa: E402
-from genimg.evaluate.judgements import judge_score  # noqa: E402
+from genimg.evaluate.judgements import (
+    JudgementStore,  # noqa: E402
+    judge_score,  # noqa: E402
+)
 from genimg.runs.directory import RunDir  # noqa: E402
 from genimg.studio import StudioOptions, StudioServer  # noqa: E402
-from genimg.studio.judge_views import RECORDS_FILE  # noqa: E402
 from genimg.tasks.explore import latent_space  # noqa: E402
 from genimg.train import apply_overrides, default_config, load_model, train  # noqa: E402
 
@@ -282,6 +284,11 @@ def _answer(page: Page, count: int, start: int) -> None:
         page.settle()
 
 
+def _records(run: Path) -> list[dict]:
+    with JudgementStore.open(run) as store:
+        return store.records()
+
+
 def test_a_judging_round_is_recorded_and_continues_after_a_restart(runs, browser):
     paths = list(runs.values())
     options = StudioOptions(port=0, seed=7, trials=30)
@@ -290,23 +297,63 @@ def test_a_judging_round_is_recorded_and_continues_after_a_restart(runs, browser
         judge = page.js("() => document.body.dataset.judge")
         _answer(page, 20, 0)
         page.close()
-    records = [
-        json.loads(line) for run in paths for line in (run / "judgements" / RECORDS_FILE).read_text().splitlines()
-    ]
-    mine = [r for r in records if r["judge"] == judge]
+    mine = [r for run in paths for r in _records(run) if r["judge"] == judge]
     assert len(mine) == 20 and sorted(r["trial"] for r in mine) == list(range(20))
     with StudioServer(paths, StudioOptions(port=0, seed=7, trials=30)) as second:  # a restarted server
         page = Page(browser, second.url).open(f"/judge?judge={judge}")
         _answer(page, 3, 20)
         page.close()
     for run in paths:
-        lines = [json.loads(line) for line in (run / "judgements" / RECORDS_FILE).read_text().splitlines()]
-        mine = [r for r in lines if r["judge"] == judge]
+        records = _records(run)
+        mine = [r for r in records if r["judge"] == judge]
         # a hand count: the generated image was picked when the chosen side showed a sample
-        fooled = sum(r[r["choice"]]["source"] == "generated" for r in lines)
+        fooled = sum(r[r["choice"]]["source"] == "generated" for r in records)
         score = judge_score(run)
-        assert score["trials"] == len(lines) and score["fooled"] == fooled
-        assert score["fooling_rate"] == pytest.approx(fooled / len(lines))
+        assert score["trials"] == len(records) and score["fooled"] == fooled
+        assert score["fooling_rate"] == pytest.approx(fooled / len(records))
         assert all(r["response_ms"] >= 0 and r["left"]["source"] != r["right"]["source"] for r in mine)
-    total = sum(1 for run in paths for line in (run / "judgements" / RECORDS_FILE).read_text().splitlines())
-    assert total == 23
+    assert sum(1 for run in paths for r in _records(run) if r["judge"] == judge) == 23
+
+
+def test_the_results_page_follows_answers_live_and_needs_the_token(runs, browser):
+    """The teacher's page on a network bind: refused without the token; with it, the rates and
+    intervals of judge-score, redrawn in place (no reload) as a judge's answers arrive."""
+    import httpx
+
+    with StudioServer(list(runs.values()), StudioOptions(host="0.0.0.0", port=0, seed=9, trials=6)) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        bare = browser.new_page()
+        assert bare.goto(base + "/results").status == 401  # no token, no page
+        bare.close()
+        assert httpx.get(base + "/api/results.csv").status_code == 401
+        page = Page(browser, base)
+        page.page.goto(f"{base}/results?token={server.token}&every=200")
+
+        def shown_answers(at_least: int) -> int:
+            deadline = time.monotonic() + 20
+            while True:
+                count = page.js("() => Number(document.body.dataset.answers || -1)")
+                if count >= at_least:
+                    return count
+                assert time.monotonic() < deadline, f"the page shows {count} answers, not {at_least}"
+                time.sleep(0.05)
+
+        before = shown_answers(0)
+        page.js("() => { window.notReloaded = true; }")
+        auth = {"authorization": f"Bearer {server.token}"}
+        judge = httpx.post(base + "/api/judge/next", json={}, headers=auth, timeout=60).json()["judge"]
+        for k in range(4):
+            body = {"judge": judge, "trial": k, "choice": "left" if k % 2 else "right", "response_ms": 300}
+            assert httpx.post(base + "/api/judge/answer", json=body, headers=auth).status_code == 200
+        assert shown_answers(before + 4) == before + 4 and page.js("() => window.notReloaded") is True
+        page.page.wait_for_selector(f"#judges tr[data-judge='{judge}']")
+        assert "4 of 6" in page.page.inner_text(f"#judges tr[data-judge='{judge}']")
+        for name, run in runs.items():
+            score = judge_score(run)
+            cells = page.page.locator(f"#scores tr[data-run='{name}'] td").all_inner_texts()
+            low, high = score["ci95"]
+            assert cells[1] == str(score["trials"]) and cells[3] == f"{100 * score['fooling_rate']:.1f}%"
+            assert cells[4] == f"[{100 * low:.1f}%, {100 * high:.1f}%]"
+        assert page.page.get_attribute("#csv", "href") == "/api/results.csv"
+        page.shot("results")
+        page.close()

@@ -22,7 +22,7 @@ from genimg.experiments.sweep import (
     threads_per_worker,
 )
 from genimg.experiments.sweep import evaluation as sweep_evaluation
-from genimg.experiments.sweep.pending import plan_tasks
+from genimg.experiments.sweep.runner import plan_tasks
 from genimg.io import write_json
 from genimg.runs.directory import RunDir
 
@@ -312,25 +312,22 @@ def test_parallel_sweep_in_spawned_workers(tmp_path):
 
 
 def test_evaluation_settings_are_what_the_real_evaluator_accepts(tmp_path, monkeypatch):
-    import inspect
-
     import genimg.evaluate.evaluator as evaluator
+    from genimg.evaluate.options import EvaluationOptions
 
     settings = sweep_evaluation.evaluation_settings(n=100, features="classifier", seed=2, seeds=3, likelihood_k=50)
     assert settings == {"features": "classifier", "seed": 2, "n": 100, "seeds": 3, "likelihood_k": 50}
-    real_signature = inspect.signature(evaluator.evaluate_run)
     seen = []
-    monkeypatch.setattr(evaluator, "evaluate_run", lambda run_dir, **kwargs: seen.append((run_dir, kwargs)) or {})
+    monkeypatch.setattr(evaluator, "evaluate_run", lambda run_dir, options, **kwargs: seen.append((options, kwargs)))
     sweep_evaluation.evaluate_variant(tmp_path / "run", settings, quiet=True)
-    ((run_dir, kwargs),) = seen
-    assert run_dir == tmp_path / "run" and kwargs == {**settings, "progress": False}
-    real_signature.bind(run_dir, **kwargs)  # raises TypeError if the evaluator does not take them
+    assert seen == [(EvaluationOptions(**settings), {"progress": False})]  # what sweep.json records, rebuilt
+    # checked by the same EvaluationOptions as `genimg evaluate`, when the sweep is defined
     with pytest.raises(UserError, match="unknown feature extractor 'incepshun'"):
         sweep_evaluation.evaluation_settings(features="incepshun")
     with pytest.raises(UserError, match="at least 2"):
         sweep_evaluation.evaluation_settings(n=1)
     fast = sweep_evaluation.evaluation_settings(sampler="ddim", steps=50, t_stride=10)
     assert fast["sample_options"] == {"sampler": "ddim", "steps": 50} and fast["t_stride"] == 10
-    real_signature.bind(run_dir, **fast, progress=False)
+    assert EvaluationOptions(**fast).sample_options == {"sampler": "ddim", "steps": 50}
     with pytest.raises(UserError, match="sampler must be one of ddpm, ddim"):
         sweep_evaluation.evaluation_settings(sampler="euler")

@@ -154,3 +154,32 @@ def test_deterministic_family_needs_no_branching(tmp_path):
     result = train(c, quiet=True)
     losses = [r["train"]["loss"] for r in result.run.metrics()]
     assert losses[1] < losses[0]
+
+
+def test_budget_stops_near_it_and_replays_bit_exactly(tmp_path):
+    """A CPU budget ends the run within one epoch of it; `epochs=N budget=null` replays it exactly."""
+    budgeted = train(vae_config(tmp_path, "budget", budget="3s", epochs=1), quiet=True).run
+    summary = budgeted.summary()
+    epochs = summary["epochs_trained"]
+    assert summary["stopped_by_budget"] and summary["budget_seconds"] == 3.0 and epochs > 1  # epochs=1 not used
+    mean_epoch = summary["budget_spent_s"] / epochs
+    assert abs(summary["budget_spent_s"] - 3.0) <= mean_epoch * 1.5 + 0.1  # the nearest epoch boundary
+    assert summary["replay"] == f"epochs={epochs} budget=null"
+    replay = train(vae_config(tmp_path, "replay", epochs=epochs), quiet=True).run
+    a, b = weights(budgeted), weights(replay)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_budgeted_run_resumed_with_a_larger_budget_goes_on(tmp_path):
+    run = train(vae_config(tmp_path, "grow", budget="1s"), quiet=True).run
+    first = run.summary()["epochs_trained"]
+    train(resume_config(run.path, ["budget=3s"]), resume=run.path, quiet=True)
+    summary = run.summary()
+    assert summary["epochs_trained"] > first and summary["budget"] == "3s"
+    assert [r["epoch"] for r in run.metrics()] == list(range(1, summary["epochs_trained"] + 1))
+
+
+def test_budget_is_checked_before_work(tmp_path):
+    with pytest.raises(UserError, match="train.budget must be a positive duration"):
+        vae_config(tmp_path, "bad", budget="5 minutes")
+    assert apply_overrides(default_config("vae"), {"budget": "wall:2m"}).train.budget == "wall:2m"

@@ -6,8 +6,7 @@ import torch
 from genimg.data import load_dataset
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch
-from genimg.models.build import build_model
+from genimg.models.base import Batch, build_model
 from genimg.models.stepper import Stepper
 from genimg.models.vae.config import VAEConfig
 
@@ -158,3 +157,62 @@ def test_a_vae_with_a_mixture_prior_trains_samples_and_bounds(digits):
     bounds = m.log_likelihood(digits.images[:8], k=20)
     assert (bounds["iw"] >= bounds["elbo"] - 1e-4).all()
     assert not m.latent_space().per_dimension  # its coordinates have no N(0, 1) prior each
+
+
+def test_sampler_config_is_checked():
+    with pytest.raises(UserError, match="model.sampler must be one of prior, gmm"):
+        VAEConfig(sampler="flow")
+    with pytest.raises(UserError, match="gmm_components"):
+        VAEConfig(sampler="gmm", gmm_components=0)
+    with pytest.raises(UserError, match="gmm_codes"):
+        VAEConfig(sampler="gmm", gmm_components=10, gmm_codes=5)
+    assert VAEConfig().sampler == "prior"  # the default draws from p(z), as before
+
+
+def test_gmm_sampler_fits_the_training_codes_and_samples_near_them(digits):
+    m = make(digits, sampler="gmm", gmm_components=3, gmm_codes=150, dropout=0.0)
+    assert m.sample(4).shape == (4, 1, 8, 8)  # before training there are no codes: the prior stands in
+    stepper = Stepper(m.configure_optimizers())
+    for start in (0, 100):  # two batches of 100 into a ring of 150: the oldest 50 are overwritten
+        with torch.no_grad():
+            means, _ = m.encode(digits.images[start : start + 100])  # what this step's encoder makes of them
+        m.training_step(Batch(digits.images[start : start + 100], digits.labels[start : start + 100]), stepper)
+    density = m.code_density
+    assert int(density.codes_seen) == 200 and density.recorded == 150
+    torch.testing.assert_close(density.codes[:50], means[50:])  # slots 0-49 hold the newest 50 codes
+    torch.testing.assert_close(density.codes[100:], means[:50])  # slots 100-149 the first half of that batch
+    m.eval()
+    validation = m.losses(Batch(digits.images[:10], digits.labels[:10]))  # eval mode records nothing
+    assert validation["loss"].isfinite() and int(density.codes_seen) == 200
+    torch.manual_seed(0)
+    z = m.draw_codes(2000)
+    assert int(density.fitted_on) == 200  # fitted on first use, once per set of codes
+    codes = density.codes.double()
+    torch.testing.assert_close(z.double().mean(0), codes.mean(0), atol=0.1 * codes.std(0).max(), rtol=0)
+    tighter = m.draw_codes(2000, temperature=0.1)
+    assert (tighter - density.means[:, None]).norm(dim=-1).min(0).values.mean() < z.std(0).mean()
+
+
+def test_gmm_sampler_reproduces_from_a_saved_run(tmp_path):
+    from conftest import quick_overrides
+    from genimg.config.run_config import apply_overrides, default_config
+    from genimg.train import load_model, train
+
+    config = apply_overrides(
+        default_config("vae"),
+        quick_overrides(tmp_path, epochs=2, sampler="gmm", gmm_components=4, gmm_codes=512, likelihood_at_end="false"),
+    )
+    result = train(config, quiet=True)
+    first, second = load_model(result.run.path), load_model(result.run.path)
+    saved = first.code_density
+    assert int(saved.fitted_on) == int(saved.codes_seen) > 0  # the checkpoint holds its fitted mixture
+    torch.manual_seed(7)
+    a = first.sample(16)
+    torch.manual_seed(7)
+    b = second.sample(16)
+    assert torch.equal(a, b)
+    # the loaded mixture is the one saved, not refitted: the same as fitting its codes again
+    refit = load_model(result.run.path)
+    refit.code_density.fitted_on.fill_(-1)
+    refit.code_density.fit_if_stale()
+    torch.testing.assert_close(refit.code_density.means, saved.means)

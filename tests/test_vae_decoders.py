@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.build import build_model
+from genimg.models.base import build_model
 from genimg.models.vae.config import VAEConfig, resolve_decoder
 from genimg.models.vae.decoders import (
     BernoulliDecoder,

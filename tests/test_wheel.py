@@ -92,6 +92,11 @@ def test_wheel_and_sdist_build_hold_the_package_data_and_the_installed_wheel_run
     shipped = {"genimg/pretrained/index.json"} | {
         f"genimg/pretrained/{name}/{file}" for name, entry in models.items() for file in entry["files"]
     }
+    classifiers = json.loads((PRETRAINED / "classifiers" / "index.json").read_text())["classifiers"]
+    assert {"digits", "mnist-sample"} <= set(classifiers)
+    shipped |= {"genimg/pretrained/classifiers/index.json"} | {
+        f"genimg/pretrained/classifiers/{entry['file']}" for entry in classifiers.values()
+    }
     assert not shipped - inside, f"pretrained files missing from the wheel: {sorted(shipped - inside)}"
     in_sdist = set(tarfile.open(sdist).getnames())
     assert f"genimg-{version}/src/genimg/experiments/report/report.css" in in_sdist
@@ -124,3 +129,10 @@ def test_wheel_and_sdist_build_hold_the_package_data_and_the_installed_wheel_run
     )
     assert (work / "pre.png").exists() and "wrote 4 samples" in out
     assert list((work / "cache" / "pretrained").glob("*/vae-digits/checkpoints/best/*.safetensors"))
+
+    # The shipped digits classifier, straight from the installed package: the default extractor, not trained.
+    code = (
+        "from genimg.evaluate.features import get_extractor; e = get_extractor('classifier', 'digits'); "
+        "print(e.info['source'], e.extractor_id())"
+    )
+    assert run([str(python), "-c", code], cwd=work, env=env).split() == ["shipped", classifiers["digits"]["extractor"]]

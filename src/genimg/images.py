@@ -35,7 +35,7 @@ def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
     else:
         pil = Image.fromarray(array.transpose(1, 2, 0), mode="RGB")
     if scale > 1:
-        pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     return pil
 
 

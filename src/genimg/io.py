@@ -65,9 +65,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     with write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-        tmp = Path(tmp)
+        tmp = Path(name)
         try:
             yield tmp
             if tmp.exists():  # mkstemp makes 0600 files; give the final file the usual permissions
@@ -83,7 +83,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 

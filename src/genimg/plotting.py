@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -41,7 +42,7 @@ def save_figure(
 ) -> None:
     """Write the figure as a PNG, atomically. ``tight`` crops it to what is drawn (on white, with
     ``pad_inches`` around): titles and tick labels may reach past the margins of a small figure."""
-    box = {"bbox_inches": "tight", "pad_inches": pad_inches, "facecolor": "white"} if tight else {}
+    box: dict[str, Any] = {"bbox_inches": "tight", "pad_inches": pad_inches, "facecolor": "white"} if tight else {}
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi or figure.dpi, **box)
 

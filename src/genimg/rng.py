@@ -1,5 +1,6 @@
-"""Random number state: seeded blocks that leave the caller's stream alone, and the full state of
-every generator a run uses (torch, CUDA, Python, NumPy, named generators) for exact resumes."""
+"""Random number state: seeded blocks that leave the caller's stream alone, seeded Gaussian noise that
+does not depend on the device it is used on, and the full state of every generator a run uses (torch,
+CUDA, Python, NumPy, named generators) for exact resumes."""
 
 from __future__ import annotations
 
@@ -21,11 +22,29 @@ def fixed_seed(seed: int) -> Iterator[None]:
         yield
 
 
+def gaussian_noise(
+    shape: tuple[int, ...] | torch.Size,
+    generator: torch.Generator | None,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    *,
+    unseeded_device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """N(0, I) of ``shape`` and ``dtype`` (None: torch's default) on ``device``, drawn where its stream
+    lives, then moved. With a generator, on the generator's own device: a CUDA generator's stream
+    differs from a CPU one's, so a seed gives the same draws wherever the noise is used. Without
+    one, from the global stream of ``unseeded_device`` (None: ``device`` itself)."""
+    source = generator.device if generator is not None else (device if unseeded_device is None else unseeded_device)
+    return torch.randn(shape, generator=generator, device=source, dtype=dtype).to(device)
+
+
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    numpy_state = np.random.get_state(legacy=True)
+    assert isinstance(numpy_state, tuple)  # the global stream is a Mersenne Twister, whose legacy state is a tuple
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
-        "numpy": _numpy_state_to_plain(np.random.get_state()),
+        "numpy": _numpy_state_to_plain(numpy_state),
         "generators": {k: g.get_state() for k, g in generators.items()},
     }
     if torch.cuda.is_available():

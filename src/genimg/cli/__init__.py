@@ -1,6 +1,7 @@
-"""genimg's command line: thin. Each verb is one module here that parses, calls the library and
-prints; ``VERBS`` lists them. Only the verb being run is imported, so ``genimg --help`` and a
-mistyped verb answer without importing torch or any task.
+"""genimg's command line: thin. Each verb parses, calls the library and prints; ``VERBS`` names
+the module that implements it (a verb of its own, or a few small ones together, as
+``listings.py``). Only the verb being run is imported, so ``genimg --help`` and a mistyped verb
+answer without importing torch or any task.
 
 User errors (bad keys, files, shapes, a diverged run, a full disk) print one line and exit with
 code 2; no traceback. Ctrl-C prints one line saying how to continue and exits with code 130.
@@ -15,7 +16,9 @@ import sys
 import genimg
 from genimg.errors import UserError
 
-# verb -> (module that implements it, one line for `genimg --help`)
+# verb -> (module that implements it, one line for `genimg --help`). The module's ``add_arguments``
+# fills in the verb's parser, or the function named after a colon (``module:function``) where a
+# module holds several verbs.
 VERBS = {
     "train": ("genimg.cli.train", "train a model family (vae, dcgan, diffusion)"),
     "sample": ("genimg.cli.sample", "draw samples from a trained run into a PNG grid"),
@@ -30,17 +33,23 @@ VERBS = {
     "recover": ("genimg.cli.recover", "recover damaged images with a trained model (denoise, inpaint, ...)"),
     "outliers": ("genimg.cli.outliers", "outlier detection with likelihoods: AUROC tables and histograms"),
     "sweep": ("genimg.cli.sweep", "train variants of a config (one-at-a-time or grid) and report them"),
-    "report": ("genimg.cli.report", "write one self-contained HTML report comparing sweeps or runs"),
+    "report": (
+        "genimg.cli.sweep:add_report_arguments",
+        "write one self-contained HTML report comparing sweeps or runs",
+    ),
     "classify": ("genimg.cli.classify", "classify images by Bayes' rule with a class-conditional model's likelihood"),
     "studio": ("genimg.cli.studio", "the local web app: explore latent spaces, draw, judge real vs generated"),
     "judge-score": ("genimg.cli.judge_score", "the fooling rate of the studio's real-vs-generated judgements"),
-    "runs": ("genimg.cli.runs", "list run directories with their status, epochs and headline metrics"),
+    "runs": (
+        "genimg.cli.listings:add_runs_arguments",
+        "list run directories with their status, epochs and headline metrics",
+    ),
     "pretrained": (
         "genimg.cli.pretrained",
         "list the models shipped with genimg (use pretrained:NAME wherever a command takes a run)",
     ),
-    "datasets": ("genimg.cli.datasets", "list the datasets genimg knows"),
-    "models": ("genimg.cli.models", "list the model families and their config keys"),
+    "datasets": ("genimg.cli.listings:add_datasets_arguments", "list the datasets genimg knows"),
+    "models": ("genimg.cli.listings:add_models_arguments", "list the model families and their config keys"),
 }
 
 
@@ -52,10 +61,11 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genimg {genimg.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (module, help_text) in VERBS.items():
+    for name, (target, help_text) in VERBS.items():
         verb_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == verb:
-            importlib.import_module(module).add_arguments(verb_parser)
+            module, _, function = target.partition(":")
+            getattr(importlib.import_module(module), function or "add_arguments")(verb_parser)
     return parser
 
 

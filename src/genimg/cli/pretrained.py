@@ -80,7 +80,7 @@ def figures(test: dict[str, Any]) -> str:
         parts.append(f"P/R {precision:.2f}/{recall:.2f}")
     bpd = test.get("nll_bpd") or {}
     if bpd:
-        best = min(bpd, key=bpd.get)
+        best = min(bpd, key=lambda name: bpd[name])
         relation = "~" if "estimate" in best else "<="  # a strided estimate of the bound is not itself a bound
         parts.append(f"NLL {relation} {bpd[best]:.3f} bits/dim ({best})")
     return ", ".join(parts) or "-"

@@ -11,6 +11,7 @@ import torch
 from genimg.errors import UserError
 from genimg.images import save_grid
 from genimg.io import atomic_path
+from genimg.models.diffusion.config import SAMPLERS
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 
@@ -25,7 +26,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--label", type=int, help="class to sample (class-conditional models)")
     s.add_argument("--mode", choices=["mean", "sample"], help="VAE: decoder mean, or re-sample x ~ p(x|z)")
     s.add_argument("--temperature", type=float, help="VAE/DCGAN: scale of the prior noise")
-    s.add_argument("--sampler", choices=["ddpm", "ddim"], help="diffusion sampler")
+    s.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
     s.add_argument("--steps", type=int, help="diffusion: number of sampling steps")
     s.add_argument("--eta", type=float, help="DDIM eta (0 = deterministic)")
     s.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")

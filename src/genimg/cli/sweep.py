@@ -1,4 +1,5 @@
-"""`genimg sweep FAMILY key=v1,v2 ...`: train variants of a config and compare them in one report."""
+"""`genimg sweep FAMILY key=v1,v2 ...`: train variants of a config and compare them in one report;
+and `genimg report DIR ...`, that report for any sweeps or runs (``add_report_arguments``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 
 from genimg.errors import UserError
+from genimg.experiments.report import build_report
 from genimg.experiments.sweep import (
     define_sweep,
     evaluation_settings,
@@ -15,7 +17,7 @@ from genimg.experiments.sweep import (
     run_sweep,
     threads_per_worker,
 )
-from genimg.experiments.sweep.evaluation import SAMPLERS
+from genimg.models.diffusion.config import SAMPLERS
 
 EPILOG = """examples:
   genimg sweep vae latent_dim=2,16,32 beta=0.5,1,4 hidden=128,256,512 --out runs/hw-vae
@@ -136,3 +138,19 @@ def run(args: argparse.Namespace) -> None:
     if not args.parameters:
         print("no swept parameters: the sweep is the base run alone", file=sys.stderr)
     run_sweep(sweep, parallel=args.parallel, report=not args.no_report)
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="DIR", help="sweep directories and/or run directories")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="report path (default DIR/report.html for one directory, ./report.html for several)",
+    )
+    p.set_defaults(handler=write_report)
+
+
+def write_report(args: argparse.Namespace) -> None:
+    """`genimg report DIR ...`: one self-contained HTML report comparing sweeps or runs."""
+    out = build_report(args.paths, args.out)
+    print(f"wrote {out} and {out.with_suffix('.csv')}")

@@ -2,7 +2,9 @@
 
 Values are parsed as YAML and then checked against the field's annotation, so ``lr=3e-4``,
 ``betas=[0.5,0.999]`` and ``patience=null`` all work, and ``epochs=ten`` fails with a message
-naming the field's type. Unknown keys are errors that list the valid ones.
+naming the field's type. A string choice is a ``Literal[...]`` annotation, and a value outside it
+(``sampler=ddmp``) fails here, as the config is built, with a message listing the choices.
+Unknown keys are errors that list the valid ones.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from genimg.errors import UserError
 
 
 def coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert ``value`` to ``annotation`` (int, float, bool, str, Optional, list[...], tuple[...])."""
+    """Convert ``value`` to ``annotation`` (int, float, bool, str, Literal, Optional, list[...], tuple[...])."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        for choice in args:  # the type too: YAML reads `yes` as True, which is no choice "yes" (nor 1)
+            if type(value) is type(choice) and value == choice:
+                return choice
+        raise UserError(f"{key} must be one of {', '.join(str(c) for c in args)}, got '{value}'")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -74,13 +81,20 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def build_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
-    """Build ``cls`` from a dict, checking names and types; unknown keys are errors."""
+    """Build ``cls`` from a dict, checking names and types; unknown keys are errors.
+
+    A field may accept older names for its choices: ``field(metadata={"aliases": {"eps": "epsilon"}})``.
+    """
     hints = _hints(cls)
     names = [f.name for f in fields(cls)]
     unknown = [k for k in values if k not in names]
     if unknown:
         raise UserError(f"unknown key '{section}.{unknown[0]}'; valid keys in {section}: {', '.join(names)}")
-    kwargs = {k: coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    aliases = {f.name: f.metadata.get("aliases", {}) for f in fields(cls)}
+    kwargs = {
+        k: coerce(aliases[k].get(v, v) if isinstance(v, str) else v, hints[k], f"{section}.{k}")
+        for k, v in values.items()
+    }
     return cls(**kwargs)
 
 

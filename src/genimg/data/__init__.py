@@ -3,9 +3,8 @@ large for memory as float32 can stay in its memory-mapped uint8 cache (``MappedI
 
 from genimg.data.dataset import SPLITS, ImageDataset, check_images, resize, to_levels
 from genimg.data.mapped import MappedImages
-from genimg.data.registry import DatasetInfo, available_datasets, load_dataset, register_dataset
+from genimg.data.registry import DatasetInfo, available_datasets, load_dataset, load_split, register_dataset
 from genimg.data.spec import DataSpec
-from genimg.data.splits import load_split
 
 __all__ = [
     "SPLITS",

@@ -5,6 +5,7 @@ inside the original tarball, whose members are read in place: nothing is extract
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import pickle
 import posixpath
@@ -57,7 +58,9 @@ def _read_tar_members(tarball: Path, wanted: list[str]) -> dict[str, bytes]:
                         f"{tarball}: member {member.name} is a link or special file, not a regular file; "
                         f"this is not the official archive, download it again"
                     )
-                found[batch] = tar.extractfile(member).read()
+                file = tar.extractfile(member)
+                assert file is not None  # a regular file (checked above) always has one
+                found[batch] = file.read()
                 if len(found) == len(wanted):
                     break
             # Read the compressed stream to its end, where gzip keeps the checksum of everything
@@ -126,14 +129,18 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def _allowed_pickle_globals() -> dict[tuple[str, str], object]:
     # NumPy moved these internals in 2.0: import whichever this NumPy has.
     try:  # NumPy >= 2
-        from numpy._core.multiarray import _reconstruct, scalar
-        from numpy._core.numeric import _frombuffer
+        multiarray = importlib.import_module("numpy._core.multiarray")
+        numeric = importlib.import_module("numpy._core.numeric")
     except ImportError:  # NumPy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-        from numpy.core.numeric import _frombuffer
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode}
+        multiarray = importlib.import_module("numpy.core.multiarray")
+        numeric = importlib.import_module("numpy.core.numeric")
+    allowed: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,
+    }
     for package in ("numpy.core", "numpy._core"):  # pickles name whichever their writer had
-        allowed[(f"{package}.multiarray", "_reconstruct")] = _reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = scalar  # NumPy integers in a re-saved label list
-        allowed[(f"{package}.numeric", "_frombuffer")] = _frombuffer
+        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar  # NumPy integers in a re-saved label list
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
     return allowed

@@ -26,7 +26,8 @@ def _load_all() -> tuple[np.ndarray, np.ndarray]:
     # Read the CSV that scikit-learn ships without importing scikit-learn: importing it costs
     # seconds on a small CPU, more than the rest of a digits training run's start-up.
     spec = importlib.util.find_spec("sklearn")
-    csv = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    locations = spec.submodule_search_locations if spec else None
+    csv = Path(locations[0]) / "datasets" / "data" / "digits.csv.gz" if locations else None
     if csv is None or not csv.exists():
         from sklearn.datasets import load_digits
 

@@ -123,7 +123,7 @@ def _scan_folder(folder: Path, where: str) -> tuple[list[tuple[str, int, str | N
                 f"{', '.join(split_dirs)}"
             )
         class_names = sorted({cls for files in per_split.values() for _, cls in files if cls is not None})
-        entries = [
+        entries: list[tuple[str, int, str | None]] = [
             (f"{s}/{rel}", class_names.index(cls) if cls is not None else 0, s)
             for s, files in per_split.items()
             for rel, cls in files
@@ -177,12 +177,13 @@ def _decoded_folder(folder: Path, relpaths: list[str], image_size: int | None, w
         identity.append((rel, stat.st_size, stat.st_mtime_ns))
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:24]
     cached = cache_dir() / "folders" / f"{key}.npy"
+    # a non-empty array is a memory map (open_checked_array maps only files that hold bytes)
     images = open_checked_array(cached)
-    if _decoded_array(images, len(relpaths)):  # None: missing, or damaged and so decoded again, never trusted
-        return images
+    if isinstance(images, np.memmap) and _decoded_array(images, len(relpaths)):  # None: missing, or damaged
+        return images  # and so decoded again, never trusted
     _decode_images(folder, relpaths, image_size, where, cached)
     images = open_checked_array(cached, verify=False)  # just written and hashed
-    if images is None:
+    if not isinstance(images, np.memmap):
         raise UserError(f"{where}: cannot read back the decoded images from {cached}; check that disk, then retry")
     return images
 

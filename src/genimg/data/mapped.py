@@ -44,6 +44,7 @@ class MappedImages:
     @classmethod
     def of(cls, array: np.memmap, rows: np.ndarray | None = None) -> MappedImages:
         """Rows of an array that ``np.memmap`` mapped from a file (that mapping is used, not a new one)."""
+        assert array.filename is not None  # a memmap of a file, as np.memmap makes it
         view = cls(array.filename, array.offset, array.shape, rows)
         view._array = array
         return view
@@ -114,7 +115,11 @@ class MappedImages:
         return self._with(channels_last=True)
 
     def _with(self, **changes: Any) -> MappedImages:
-        values = {"rows": self.rows, "threshold": self.threshold, "channels_last": self.channels_last_layout}
+        values: dict[str, Any] = {
+            "rows": self.rows,
+            "threshold": self.threshold,
+            "channels_last": self.channels_last_layout,
+        }
         values.update(changes)
         view = MappedImages(self.path, self.offset, self.file_shape, **values)
         view._array = self._array  # the same mapping; no second one

@@ -43,7 +43,7 @@ def sample_file() -> Path:
         raise UserError(
             f"the mnist-sample dataset is read from the {DISTRIBUTION} package, which is not installed; {INSTALL_HINT}"
         ) from None
-    path = Path(distribution.locate_file(MEMBER))
+    path = Path(str(distribution.locate_file(MEMBER)))  # typed as a SimplePath; a file of an installed wheel
     if not path.is_file():
         raise UserError(
             f"{DISTRIBUTION} {distribution.version} has no {MEMBER}; reinstall it with "

@@ -58,6 +58,7 @@ def load_perturbed(
             f"{where}: write perturbed:mu=M,seed=S:BASE with 0 < M < 1, e.g. perturbed:mu=0.15,seed=0:digits"
         )
     data = load_base(base, split, root=root, image_size=image_size)
+    assert isinstance(data.images, torch.Tensor)  # load_base, given no max_bytes, holds every split in memory
     generator = torch.Generator().manual_seed(seed * len(SPLITS) + SPLITS.index(split))
     return replace(
         data, name=where, images=perturb(data.images, mu, data.levels, generator), source=f"{data.source} (perturbed)"

@@ -7,6 +7,7 @@ image_size=None) -> ImageDataset`` (a scheme's loader also gets ``path=``). More
 be added at run time with ``register_dataset``. A loader that can leave a split on disk
 (``maps``: ``folder:PATH``) is asked to, and ``load_dataset`` reads the split into memory unless
 it is larger than the caller's ``max_bytes`` as float32 (training's ``data.max_memory_gb``).
+``load_split`` is the one way every command loads its data: a split with a run's data options.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def load_dataset(
     else:
         data = info.loader(split, root=root, image_size=image_size)
     if image_size is not None and data.image_size != image_size:
+        assert isinstance(data.images, torch.Tensor)  # a mapped split is cached at image_size: only loaded ones differ
         data = replace(data, images=resize(data.images, image_size), levels=None)
     if classes is not None:
         keep = torch.isin(data.labels, torch.as_tensor(list(classes), dtype=torch.long))
@@ -190,3 +192,21 @@ def expected_spec(data: DataConfig) -> DataSpec | None:
         levels,
         dequantized=data.dequantize == "uniform" and levels is not None,
     )
+
+
+def load_split(
+    data: DataConfig, split: str, device: torch.device | str | None = None, max_bytes: int | None = None
+) -> ImageDataset:
+    """Split ``split`` of ``data.dataset`` with the config's size, binarisation, classes and limit;
+    left on disk (``MappedImages``) if it can be and would take more than ``max_bytes`` as float32."""
+    dataset = load_dataset(
+        data.dataset,
+        split,
+        image_size=data.image_size,
+        root=data.root,
+        binarize=data.binarize,
+        classes=data.classes,
+        limit=data.limit,
+        max_bytes=max_bytes,
+    )
+    return dataset.to(device) if device is not None else dataset

@@ -1,7 +1,8 @@
-"""Evaluation: recovery metrics, sample-quality metrics, feature extractors, likelihoods.
+"""Evaluation: how good a trained model is, read back from its run directory.
 
-Modules: ``recovery`` (MSE/RMSE/PSNR/SSIM), ``quality`` (IS, FID, KID, precision/recall as
-streaming objects and functions), ``features`` (pluggable extractors: dataset classifier,
-inception-v3), ``likelihood`` (test log-likelihood bounds), ``evaluator`` (everything a run
-is scored with, and `genimg evaluate`).
+Sample quality (IS, FID, KID, precision/recall) and recovery quality (MSE, RMSE, PSNR, SSIM) are
+in ``metrics``, computed on the outputs of a pluggable feature extractor (the dataset's own
+classifier, or Inception-v3); test log-likelihood bounds come from the family's own bound;
+``evaluator`` puts them together for a run (``genimg evaluate``, and FID during training).
+Each module's docstring says what it holds.
 """

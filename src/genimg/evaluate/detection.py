@@ -14,7 +14,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from genimg.errors import UserError
-from genimg.evaluate.float64 import as_float64
+from genimg.models.precision import as_float64
 
 TPR_TARGET = 0.95
 

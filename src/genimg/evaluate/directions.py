@@ -5,7 +5,7 @@ The report ranks runs with this; nothing else keeps its own table of directions.
 
 from __future__ import annotations
 
-from genimg.evaluate.metrics import mse, psnr, ssim
+from genimg.evaluate.metrics import image_scores, ssim
 from genimg.evaluate.metrics.fid import FID
 from genimg.evaluate.metrics.inception_score import InceptionScore
 from genimg.evaluate.metrics.kid import KID
@@ -28,9 +28,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
         for metric in (InceptionScore, FID, KID, PrecisionRecall)
         for key in metric.score_keys
     },
-    "mse": mse.HIGHER_IS_BETTER,
-    "rmse": mse.HIGHER_IS_BETTER,
-    "psnr": psnr.HIGHER_IS_BETTER,
+    **image_scores.HIGHER_IS_BETTER,
     "ssim": ssim.HIGHER_IS_BETTER,
     **_OTHERS,
 }

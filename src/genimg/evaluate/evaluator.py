@@ -7,12 +7,18 @@ classifier's test accuracy. Scores are read against the real-vs-real floor: rand
 the train split against the test split at the same sample count (FID is strongly biased at
 small N). Model scores are means ± std over several fresh sampling seeds, never the
 evaluation that selected the checkpoint. Likelihoods come from the family's own bound.
+What to measure, and how, is an ``EvaluationOptions`` (``options.py``).
+
+The same pieces score a model during training: ``TrainingEvaluator`` (FID and the
+class-histogram entropy every ``train.fid_every`` epochs, against a fixed reference split).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,25 +26,24 @@ from tqdm.auto import tqdm
 
 from genimg.config.run_config import DataConfig
 from genimg.data.dataset import ImageDataset
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.errors import UserError
-from genimg.evaluate.class_histogram import class_histogram
 from genimg.evaluate.extractor import FeatureExtractor
-from genimg.evaluate.features import available_extractors, get_extractor
+from genimg.evaluate.features import get_extractor
 from genimg.evaluate.judgements import judge_score
 from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.evaluate.metrics.fid import fid
 from genimg.evaluate.metrics.inception_score import inception_score
 from genimg.evaluate.metrics.kid import kid
 from genimg.evaluate.metrics.precision_recall import precision_recall
-from genimg.evaluate.sampling import sample_images
+from genimg.evaluate.options import SAMPLE_METRICS, EvaluationOptions
 from genimg.io import write_json
-from genimg.models.precision import autocast, resolve_precision
+from genimg.models.base import GenerativeModel
+from genimg.models.precision import as_float64, autocast, resolve_precision
+from genimg.rng import fixed_seed
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
 
-ALL_METRICS = ("fid", "kid", "is", "pr", "likelihood", "human")
-SAMPLE_METRICS = ("fid", "kid", "is", "pr")  # what needs samples and a feature extractor
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds never coincide with the seeds training used
 
 
@@ -57,6 +62,36 @@ def _mean_std(values: list[float]) -> dict[str, Any]:
         "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
         "values": values,
     }
+
+
+def sample_images(
+    model: GenerativeModel, n: int, seed: int | None = None, batch_size: int = 500, **options: Any
+) -> torch.Tensor:
+    """n samples as float32 CPU tensors, drawn in batches. With ``seed``, from that fixed seed and
+    without disturbing the caller's RNG stream; without, from the current stream."""
+
+    def draw() -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat(
+                [
+                    model.sample(min(batch_size, n - start), progress=False, **options).float().cpu()
+                    for start in range(0, n, batch_size)
+                ]
+            )
+
+    if seed is None:
+        return draw()
+    with fixed_seed(seed):
+        return draw()
+
+
+def class_histogram(probabilities: torch.Tensor) -> tuple[list[int], float]:
+    """Counts of the classifier's top class over samples, and the entropy of that histogram in
+    nats (log K for K equally used classes: 2.303 for 10)."""
+    counts = torch.bincount(probabilities.argmax(1), minlength=probabilities.shape[1])
+    p = as_float64(counts) / counts.sum().item()
+    entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
+    return counts.tolist(), entropy
 
 
 def score_images(
@@ -107,54 +142,30 @@ def real_floor(
 
 def _summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     keys = [k for k, v in results[0].items() if isinstance(v, float)]
-    summary = {k: _mean_std([r[k] for r in results]) for k in keys}
+    summary: dict[str, Any] = {k: _mean_std([r[k] for r in results]) for k in keys}
     if "class_histogram" in results[0]:
         summary["class_histogram"] = [sum(col) for col in zip(*(r["class_histogram"] for r in results))]
     return summary
 
 
 def evaluate_run(
-    run_path,
+    run_path: str | Path,
+    options: EvaluationOptions | None = None,
     *,
-    n: int | None = None,
-    features: str = "classifier",
-    metrics: tuple[str, ...] | list[str] = ALL_METRICS,
-    seed: int = 0,
-    seeds: int = 5,
-    floor_subsets: int = 10,
-    likelihood_k: int = 1000,
-    t_stride: int = 1,
-    device: str = "cpu",
-    sample_options: dict[str, Any] | None = None,
-    precision: str | None = None,
     progress: bool = True,
     write: bool = True,
     log: Callable[[str], None] = print,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """Score a run's kept weights; write RUN/eval/metrics.json and return the same dict.
+    """Score a run's kept weights as ``options`` say (default: ``EvaluationOptions()``); keyword
+    ``fields`` of ``EvaluationOptions`` replace single ones (``evaluate_run(run, n=500, seeds=2)``).
+    Writes RUN/eval/metrics.json (unless ``write`` is False) and returns the same dict.
 
-    Samples are drawn in ``precision`` (default: the run's ``train.precision``, resolved for
-    ``device``); every score and the likelihood are computed in float32/64 whatever it is."""
-    metrics = tuple(metrics)
-    unknown = [m for m in metrics if m not in ALL_METRICS]
-    if unknown:
-        raise UserError(f"unknown metric '{unknown[0]}'; choose from {', '.join(ALL_METRICS)}")
-    if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}")
-    # Every option is checked before the model, the data or a sample is touched.
-    for name, value, least in (
-        ("--n", n, 2),
-        ("--floor-subsets", floor_subsets, 1),
-        ("--k", likelihood_k, 1),
-        ("--t-stride", t_stride, 1),
-    ):
-        if value is not None and value < least:
-            raise UserError(f"{name} must be at least {least}, got {value}")
-    steps = (sample_options or {}).get("steps")
-    if steps is not None and steps < 1:
-        raise UserError(f"--steps must be at least 1, got {steps}")
-    if any(m in SAMPLE_METRICS for m in metrics) and features not in available_extractors():
-        raise UserError(f"unknown feature extractor '{features}'; choose one of {', '.join(available_extractors())}")
+    Samples are drawn in ``options.precision`` (default: the run's ``train.precision``, resolved
+    for the device); every score and the likelihood are computed in float32/64 whatever it is."""
+    # Every option is checked (by EvaluationOptions) before the model, the data or a sample is touched.
+    options = replace(options or EvaluationOptions(), **fields) if fields else options or EvaluationOptions()
+    metrics, n, seed, device = options.metrics, options.n, options.seed, options.device
     run = RunDir.open(run_path)
     human = judge_score(run.path) if "human" in metrics else None
     if metrics == ("human",) and human is None:
@@ -171,27 +182,29 @@ def evaluate_run(
     if n > len(test):
         raise UserError(f"--n {n} exceeds the {len(test)} test images the samples are compared with")
     reference = test.subset(slice(0, n))
-    sample_options = dict(sample_options or {})
+    sample_options = dict(options.sample_options)
 
     result: dict[str, Any] = {
         "run": str(run.path),
         "family": config.family,
         "dataset": d.dataset,
         "n": n,
-        "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(seeds)],
+        "seeds": [EVAL_SEED_OFFSET + seed + i for i in range(options.seeds)],
         "sampling": sample_options,
-        "precision": resolve_precision(precision or config.train.precision, model.device, model.spec.image_size),
+        "precision": resolve_precision(
+            options.precision or config.train.precision, model.device, model.spec.image_size
+        ),
     }
     if human is not None:
         result["human"] = human
     quality = tuple(m for m in metrics if m in SAMPLE_METRICS)
     if quality:
-        extractor = extractor_for(d, features, device=device)
+        extractor = extractor_for(d, options.features, device=device)
         result["extractor"] = extractor.extractor_id()
         result["extractor_identity"] = extractor.identity
         real_feats = extractor.features(reference.images)
         train = load_split(d, "train")
-        result["floor"] = real_floor(extractor, train, real_feats, n, floor_subsets, quality, seed)
+        result["floor"] = real_floor(extractor, train, real_feats, n, options.floor_subsets, quality, seed)
         per_seed = []
         for s in tqdm(result["seeds"], desc="sampling seeds", disable=not progress, leave=False):
             with autocast(result["precision"], model.device):
@@ -203,8 +216,8 @@ def evaluate_run(
     if "likelihood" in metrics and model.has("likelihood"):
         torch.manual_seed(EVAL_SEED_OFFSET + seed)
         # t_stride > 1 reaches only the diffusion bound, which returns an estimate under its own name
-        extra = {"t_stride": t_stride} if t_stride > 1 else {}
-        result["likelihood"] = test_log_likelihood(model, test, k=likelihood_k, progress=progress, **extra)
+        extra = {"t_stride": options.t_stride} if options.t_stride > 1 else {}
+        result["likelihood"] = test_log_likelihood(model, test, k=options.likelihood_k, progress=progress, **extra)
         if any("estimate" in key for key in result["likelihood"]):
             result["likelihood"].update(extra)  # the stride is part of what the estimate means
     if write:
@@ -233,10 +246,28 @@ def format_table(result: dict[str, Any]) -> str:
             f"human judges: fooling rate {human['fooling_rate']:.1%} (95% CI {low:.1%}-{high:.1%}, "
             f"{human['trials']} trials; 50% = indistinguishable from real)"
         )
-    for key, value in result.get("likelihood", {}).items():
+    likelihood = result.get("likelihood", {})
+    for key, value in likelihood.items():
         if key.endswith("_nats"):
-            lines.append(
-                f"test {key[4:-5]} bound: {value:.2f} nats/image, "
-                f"{result['likelihood'][key[:-5] + '_bpd']:.4f} bits/dim"
-            )
+            name = key[4:-5]  # nll_<name>_nats
+            if name.endswith("_estimate"):  # a strided sum estimates the bound; it bounds nothing
+                what = f"{name.removesuffix('_estimate')} estimate (t-stride {likelihood.get('t_stride', '?')})"
+            else:
+                what = f"{name} bound"
+            lines.append(f"test {what}: {value:.2f} nats/image, {likelihood[key[:-5] + '_bpd']:.4f} bits/dim")
     return "\n".join(lines)
+
+
+class TrainingEvaluator:
+    def __init__(self, reference: ImageDataset, n: int, device: torch.device, data: DataConfig) -> None:
+        opts: dict[str, Any] = {"image_size": data.image_size} if data.image_size else {}
+        self.extractor = get_extractor("classifier", data.dataset, device=device, **opts)
+        self.n = n
+        self.real_features = self.extractor.features(reference.images)
+
+    def __call__(self, model: GenerativeModel) -> dict[str, Any]:
+        # The caller fixes the seed; sampling here must not reseed.
+        images = sample_images(model, self.n, **model.monitoring_sample_options())
+        feats, probs = self.extractor.features_and_probabilities(images)
+        _, entropy = class_histogram(probs)
+        return {"fid": fid(self.real_features, feats), "class_entropy": entropy}

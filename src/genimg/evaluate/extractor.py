@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from genimg.data.dataset import check_images
+from genimg.data.dataset import Images, check_images
 from genimg.data.download import cache_dir as default_cache_dir
 from genimg.data.download import sha256_of
 from genimg.errors import UserError
-from genimg.evaluate.float64 import as_float64
+from genimg.models.precision import as_float64
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -77,14 +77,14 @@ class FeatureExtractor(nn.Module):
         """JSON-able description that pins the extractor down (must include a ``name``)."""
         raise NotImplementedError
 
-    def _check_shape(self, images: torch.Tensor) -> None:
+    def _check_shape(self, images: Images) -> None:
         raise NotImplementedError
 
     def _features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def _probabilities_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(as_float64(logits), dim=1).float()  # on the CPU from MPS (float64.py)
+        return torch.softmax(as_float64(logits), dim=1).float()  # on the CPU from MPS (models/precision.py)
 
     # --- the public interface ---------------------------------------------------------------
     def extractor_id(self) -> str:
@@ -92,16 +92,16 @@ class FeatureExtractor(nn.Module):
         identity = self.identity
         return f"{identity['name']}-{sha256_of_json(identity)[:12]}"
 
-    def features(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    def features(self, images: Images, batch_size: int | None = None) -> torch.Tensor:
         """Feature vectors, float32 (N, feature_dim) on the CPU."""
         return self.features_and_probabilities(images, batch_size)[0]
 
-    def probabilities(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    def probabilities(self, images: Images, batch_size: int | None = None) -> torch.Tensor:
         """Class probabilities c(y|x), float32 (N, num_classes) on the CPU; rows sum to 1."""
         return self.features_and_probabilities(images, batch_size)[1]
 
     def features_and_probabilities(
-        self, images: torch.Tensor, batch_size: int | None = None
+        self, images: Images, batch_size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both in one pass over the network (FID and IS of the same samples cost one forward)."""
         self.check_input(images)
@@ -117,7 +117,7 @@ class FeatureExtractor(nn.Module):
             return torch.zeros(0, self.feature_dim), torch.zeros(0, self.num_classes)
         return torch.cat(features), torch.cat(probabilities)
 
-    def check_input(self, images: torch.Tensor) -> None:
+    def check_input(self, images: Images) -> None:
         check_images(images, f"{self.kind} feature extractor")
         self._check_shape(images)
 

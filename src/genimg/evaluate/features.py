@@ -1,7 +1,8 @@
 """Feature extractors by name: the built-in kinds in one static table, more with ``register_extractor``.
 
-- ``classifier`` (the default): a small conv net trained once on the dataset's own train split
-  and cached (``classifier.py``). It works for every dataset, offline.
+- ``classifier`` (the default): a small conv net trained on the dataset's own train split (the
+  ``classifier`` package): shipped inside genimg for the built-in datasets, so every machine
+  scores through the same weights; trained once and cached for the others. It works offline.
 - ``inception``: the FID variant of Inception-v3 behind published FIDs, from the standard
   ``pt_inception-2015-12-05-6726825d.pth`` weights when the user has them (``inception.py``).
 """
@@ -44,9 +45,10 @@ def get_extractor(
 ) -> FeatureExtractor:
     """The feature extractor ``kind`` for ``dataset``.
 
-    - ``"classifier"``: the dataset's own classifier, trained on first use and cached under
-      ``<cache>/classifiers/``; ``opts`` are classifier config fields (``epochs=``, ``seed=``,
-      ``image_size=`` ...) and ``progress=``.
+    - ``"classifier"``: the dataset's own classifier: the shipped one for the default config of a
+      built-in dataset, else trained on first use and cached under ``<cache>/classifiers/``; ``opts``
+      are classifier config fields (``epochs=``, ``seed=``, ``image_size=`` ...), ``progress=`` and
+      ``shipped=False`` (or ``GENIMG_CLASSIFIER=train``) to train even the default one here.
     - ``"inception"``: Inception-v3 (FID weights) from ``weights_path=``, ``$GENIMG_INCEPTION_WEIGHTS``
       or ``<cache>/weights/``; the same network for every dataset.
     """

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genimg.data.dataset import Images
 from genimg.errors import UserError
 from genimg.evaluate.extractor import FeatureExtractor, cache_root, sha256_of_file
 
@@ -235,6 +236,7 @@ class InceptionV3FID(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # 73x73
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # 71x71
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # 35x35
+        block: nn.Module
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a):
             x = block(x)  # -> 17x17
         for block in (self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a):
@@ -374,7 +376,7 @@ class InceptionExtractor(FeatureExtractor):
             "probabilities": "softmax over 1008 fc outputs without bias (torch-fidelity logits_unbiased)",
         }
 
-    def _check_shape(self, images: torch.Tensor) -> None:
+    def _check_shape(self, images: Images) -> None:
         # check_images already requires 1 or 3 channels; any size is resized to 299x299.
         if min(images.shape[2:]) < 2:
             raise UserError(

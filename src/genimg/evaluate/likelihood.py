@@ -15,8 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from genimg.data.dataset import ImageDataset
-from genimg.evaluate.float64 import as_float64
 from genimg.models.base import GenerativeModel
+from genimg.models.precision import as_float64
 
 
 @torch.inference_mode()

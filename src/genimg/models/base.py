@@ -1,9 +1,11 @@
 """The one model protocol every generative family implements.
 
 The trainer, the evaluator, the tasks, the sweep runner and the report only call these
-methods; they never branch on the family. A new family is one new file: a config dataclass,
-a ``GenerativeModel`` subclass, and a ``FamilyInfo`` registered with
-``genimg.config.register_family`` (``tests/models_for_tests.py`` is a complete example).
+methods; they never branch on the family. A new family is a package under ``models/`` (a
+config module without torch, a ``GenerativeModel`` subclass) and its registration: the
+``FamilyInfo`` its config module declares, and that module's line in ``BUILTIN_FAMILIES``
+(``genimg.config.families``). A family kept outside genimg calls ``register_family`` instead
+(``tests/models_for_tests.py`` does, in one file). docs/ARCHITECTURE.md, "A family", has the steps.
 
 Protocol (images are float32 in [0, 1], NCHW, at every boundary):
 
@@ -19,6 +21,9 @@ Protocol (images are float32 in [0, 1], NCHW, at every boundary):
 - ``sample(n, labels=None, **options) -> Tensor``: n images in [0, 1]. Options a family does
   not use are ignored (one call serves every family).
 - ``ema_parameter_names()``, ``monitoring_sample_options()``: see their docstrings.
+
+Helpers every family shares: ``check_labels`` (the one place labels are normalised and
+checked) and ``eval_mode`` (a block in eval mode, the previous mode restored after it).
 
 Optional capabilities, each one method; ``model.has(capability)`` says whether a family
 provides it, and ``model.require(capability, purpose)`` refuses with one line otherwise:
@@ -37,13 +42,16 @@ discriminator   ``discriminator_score(x, labels)``          outliers (the ``disc
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
+from genimg.config.families import get_family
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 
@@ -68,6 +76,19 @@ class Batch:
     labels: torch.Tensor  # int64
 
 
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run the block with ``module`` in eval mode (dropout off, BatchNorm on its running
+    statistics), then give it back the mode it had, also when the block raises: sampling or
+    scoring in the middle of training must not leave the model in eval mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 class GenerativeModel(nn.Module):
     """Base class of every family. See the module docstring for the protocol."""
 
@@ -76,8 +97,9 @@ class GenerativeModel(nn.Module):
     # number per image take the first of these that the result holds.
     bound_names: ClassVar[tuple[str, ...]] = ()
     # Whether ``log_likelihood(x, labels, mask=keep)`` bounds log p(x_obs) with the missing pixels
-    # summed out exactly (a decoder that factorises over pixels). Other families ignore ``mask``
-    # like any option they do not use, so a caller checks this before passing one.
+    # summed out exactly (a decoder that factorises over pixels). A family without it refuses a
+    # ``mask`` with a UserError (a bound that silently ignored it would bound the wrong thing), so
+    # a caller checks this before passing one.
     marginalises_missing: ClassVar[bool] = False
 
     def __init__(self, config: Any, spec: DataSpec) -> None:
@@ -123,8 +145,8 @@ class GenerativeModel(nn.Module):
 
         Options every family accepts (each uses those that apply, as ``sample`` does): ``k``,
         importance samples; ``t_stride``, a stride over diffusion timesteps (> 1 gives an
-        estimate, named so); ``progress``; ``mask``, a keep-mask of observed pixels, used only by
-        a family whose ``marginalises_missing`` is True."""
+        estimate, named so); ``progress``; ``mask``, a keep-mask of observed pixels, accepted only
+        by a family whose ``marginalises_missing`` is True (the others refuse it)."""
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,25 +203,40 @@ class GenerativeModel(nn.Module):
     def conditional(self) -> bool:
         return bool(getattr(self.config, "conditional", False))
 
-    def check_labels(self, n: int, labels: torch.Tensor | int | None) -> torch.Tensor | None:
-        """Validate labels for sampling: required by conditional models, rejected by others."""
-        if labels is None:
-            if self.conditional:
-                return torch.randint(0, self.spec.num_classes, (n,), device=self.device)
-            return None
+    def check_labels(
+        self,
+        n: int,
+        labels: torch.Tensor | int | None,
+        *,
+        missing: Literal["draw", "refuse"] = "draw",
+        unconditional: Literal["refuse", "ignore"] = "refuse",
+    ) -> torch.Tensor | None:
+        """Labels for n images as n class indices on the model's device, or None for an
+        unconditional model: the one place labels are normalised and checked.
+
+        An int stands for the same class for all n; anything else must hold n classes in
+        0..num_classes-1. The defaults are sampling's: a conditional model given no labels draws
+        them uniformly (``missing="refuse"`` asks for them instead, as encoding and decoding do),
+        and an unconditional model given labels refuses them (``unconditional="ignore"`` returns
+        None, as a likelihood or a latent space does: labels that do not condition are dropped)."""
         if not self.conditional:
-            raise UserError(
-                f"this {self.family} is not class-conditional; train it with conditional=true to sample by label"
-            )
+            if labels is not None and unconditional == "refuse":
+                raise UserError(
+                    f"this {self.family} is not class-conditional; train it with conditional=true to sample by label"
+                )
+            return None
+        if labels is None:
+            if missing == "draw":
+                return torch.randint(0, self.spec.num_classes, (n,), device=self.device)
+            raise UserError(f"this {self.family} is class-conditional: pass labels (--label K on the command line)")
         labels = torch.as_tensor(labels, device=self.device).long()
         if labels.dim() == 0:
             labels = labels.expand(n)
         if labels.shape != (n,):
             raise UserError(f"expected {n} labels, got shape {tuple(labels.shape)}")
-        if labels.min() < 0 or labels.max() >= self.spec.num_classes:
-            raise UserError(
-                f"labels must lie in 0..{self.spec.num_classes - 1}, got {labels.min().item()}..{labels.max().item()}"
-            )
+        classes = self.spec.num_classes
+        if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
+            raise UserError(f"labels must lie in 0..{classes - 1}, got {labels.min().item()}..{labels.max().item()}")
         return labels
 
     @property
@@ -213,3 +250,8 @@ class GenerativeModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def build_model(family: str, config: Any, spec: DataSpec) -> GenerativeModel:
+    """Build a family's model from its config and the data it will see."""
+    return get_family(family).model_class()(config, spec)

@@ -24,11 +24,14 @@ from genimg.errors import UserError
 class LatentSpace:
     name = ""  # what a code is, for figure titles
     can_encode = False
-    per_dimension = False
     differentiable = False
 
     def __init__(self, model: Any) -> None:
         self.model = model
+
+    @property
+    def per_dimension(self) -> bool:  # a property: a space may decide by its model's config (the VAE's prior)
+        return False
 
     @property
     def dim(self) -> int:
@@ -61,15 +64,6 @@ class LatentSpace:
         return torch.randn(n, self.dim, generator=generator).to(self.device)
 
     def labels_for(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
-        """Labels to pass to the model: None for an unconditional one, n class indices otherwise."""
-        if not self.conditional:
-            return None
-        if labels is None:
-            raise UserError(f"this {self.family} is class-conditional: pass labels (--label K on the command line)")
-        labels = torch.as_tensor(labels, device=self.device).long()
-        if labels.dim() == 0:
-            labels = labels.expand(n)
-        classes = self.model.spec.num_classes
-        if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
-            raise UserError(f"labels must lie in 0..{classes - 1}, got {labels.min().item()}..{labels.max().item()}")
-        return labels
+        """Labels to pass to the model: None for an unconditional one (which ignores any given),
+        n class indices otherwise (required; checked by the model's ``check_labels``)."""
+        return self.model.check_labels(n, labels, missing="refuse", unconditional="ignore")

@@ -14,6 +14,11 @@ and with two threads, oneDNN's bf16 convolution kernels wait at barriers for a t
 another process has descheduled, so on a busy machine a step ran 3-100x slower than in fp32
 (with the machine to itself, two bf16 threads were fine). One thread is also the most
 work per CPU-second. See BENCHMARKS.md.
+
+Float64, the other end: likelihood bounds and every metric are summed and compared in float64
+(a FID is a small difference of large sums). Apple's MPS has no float64 at all: a float64
+tensor cannot be created there, nor a tensor converted to it. Tensors on MPS are therefore moved
+to the CPU before they are widened (``as_float64``); on CUDA and the CPU they stay where they are.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ CHANNELS_LAST_MIN_IMAGE_SIZE = 16
 
 
 def cpu_has_native_bf16() -> bool:
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    """Whether this CPU computes bf16 natively, as far as torch can say. The probes are private
+    torch functions: a torch without them reads as "no", and ``auto`` falls back to fp32."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(probe()) for probe in probes if callable(probe))
 
 
 def resolve_precision(
@@ -82,3 +90,14 @@ def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
         return
     with torch.autocast(kind, dtype=DTYPES[precision]):
         yield
+
+
+def float64_device(device: torch.device | str) -> torch.device:
+    """The device that holds float64 values computed from tensors on ``device``."""
+    device = torch.device(device)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+def as_float64(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as float64: where it is, or on the CPU if it is on MPS."""
+    return tensor.to(float64_device(tensor.device), torch.float64)

@@ -102,7 +102,7 @@ def _headline(run: RunDir, summary: dict[str, Any], records: list[dict[str, Any]
     bpd = [v for k, v in (summary.get("likelihood") or {}).items() if k.endswith("_bpd") and _num(v) is not None]
     if bpd:
         out["nll_bpd"] = min(bpd)
-    fid = ((run.evaluation().get("scores") or {}).get("fid") or {}).get("mean")
+    fid: Any = ((run.evaluation().get("scores") or {}).get("fid") or {}).get("mean")
     if _num(fid) is not None:
         out["eval_fid"] = fid
     return out

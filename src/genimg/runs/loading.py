@@ -8,8 +8,7 @@ import torch
 
 from genimg.config.run_config import RunConfig, apply_overrides
 from genimg.errors import UserError
-from genimg.models.base import GenerativeModel
-from genimg.models.build import build_model
+from genimg.models.base import GenerativeModel, build_model
 from genimg.runs.checkpoint import load_weights, readable
 from genimg.runs.directory import RunDir
 from genimg.runs.pretrained_copy import pretrained_marker

@@ -24,7 +24,7 @@ from genimg.io import write_errors
 try:  # deferred: fcntl exists only on POSIX
     import fcntl
 except ImportError:  # Windows: the pid check below stands in
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # None marks the module absent (checked before each use)
 
 LOCK_FILE = ".lock"
 

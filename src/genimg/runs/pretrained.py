@@ -24,14 +24,18 @@ import hashlib
 import importlib.resources
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genimg.errors import UserError
 
-if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only type checkers read this
-    from importlib.resources.abc import Traversable
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+ (importlib.abc before); only type checkers read this
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 PREFIX = "pretrained:"
 INDEX = "index.json"

@@ -1,6 +1,6 @@
 """genimg studio: a local web application over run directories (``genimg studio RUN [RUN ...]``).
 
-Three pages, each offered per model by what it can do (``model.has(...)``), never by family:
+Four pages; the first three offered per model by what it can do (``model.has(...)``), never by family:
 
 - **Explore** (capability ``latent``): the encoded test set on a 2-D map (the latent itself,
   or its PCA plane), decoded live under the pointer; interpolation strips between two test
@@ -10,7 +10,10 @@ Three pages, each offered per model by what it can do (``model.has(...)``), neve
   with SDEdit (``denoiser``), inpaint a masked region (the library's inpainting methods the
   model can run), each scored with MSE, PSNR and SSIM against the input.
 - **Judge** (every model): blind two-alternative trials, a real test image against a sample,
-  answers appended to ``RUN/judgements/judgements.jsonl``; ``genimg judge-score`` reads them.
+  optionally time-limited (HYPE); answers committed to ``RUN/judgements/judgements.sqlite``
+  and never waiting for a model call; ``genimg judge-score`` reads them.
+- **Results**: the teacher's live view of the round (fooling rates, intervals, each judge's
+  progress, the answers as CSV).
 
 The solvers, paths and latent spaces are the library's (``genimg.tasks.explore``,
 ``genimg.tasks.recover``); the studio adds routes, pages and the records of judgements.
@@ -21,8 +24,8 @@ package imports it.
     latent_map.py      the plane of the Explore map and the test set on it
     explore_views.py   decode a point or a code, interpolation strips
     draw_views.py      reconstruct, SDEdit, inpaint, with scores
-    judge_round.py     the seeded trials of a judging round and the pools of samples
-    judge_views.py     the judge's next trial; answers appended under a file lock
+    judge_round.py     the seeded trials of a judging round, its pools of samples, the exposures
+    judge_views.py     the judge's next trial, answers into the store, the results page's figures
     codec.py           PNG data URLs out, checked pixel lists in
     schemas.py         the request bodies, typed and bounded
     guard.py           token, Host header and body-size checks before any route

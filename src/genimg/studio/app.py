@@ -1,6 +1,7 @@
-"""The studio's web application: four pages and the JSON API behind them.
+"""The studio's web application: five pages and the JSON API behind them.
 
     GET  /  /explore  /draw  /judge        the pages (plain HTML, CSS and JS from the package)
+    GET  /results                          the teacher's live view of the judging round
     GET  /static/NAME                      their scripts and style sheet (a fixed list)
     GET  /api/runs                         the runs, each with the views it offers by capability
     POST /api/explore/map                  the latent map of the encoded test set
@@ -12,13 +13,17 @@
     POST /api/draw/inpaint                 fill in the masked pixels (DPS, RePaint, latent)
     POST /api/judge/next                   the judge's next trial (a new judge id if none)
     POST /api/judge/answer                 record an answer, reply with the next trial
+    GET  /api/results                      fooling rates, intervals, thresholds, each judge's progress
+    GET  /api/results.csv                  every answer, as CSV
 
 Routes are plain functions, which FastAPI runs in its thread pool; model calls take the
-studio's ``compute`` lock. ``create_app`` returns the app wrapped in ``guard.Guard``.
+studio's ``compute`` lock, and the judge and results routes never do (``judge_views.py``).
+``create_app`` returns the app wrapped in ``guard.Guard``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -46,7 +51,13 @@ from genimg.studio.schemas import (
 )
 from genimg.studio.workspace import Studio
 
-PAGES = {"/": "index.html", "/explore": "explore.html", "/draw": "draw.html", "/judge": "judge.html"}
+PAGES = {
+    "/": "index.html",
+    "/explore": "explore.html",
+    "/draw": "draw.html",
+    "/judge": "judge.html",
+    "/results": "results.html",
+}
 STATIC = {
     "studio.css": "text/css; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8",
@@ -56,6 +67,7 @@ STATIC = {
     "draw.js": "text/javascript; charset=utf-8",
     "draw-canvas.js": "text/javascript; charset=utf-8",
     "judge.js": "text/javascript; charset=utf-8",
+    "results.js": "text/javascript; charset=utf-8",
 }
 
 
@@ -73,7 +85,7 @@ def create_app(
     app = FastAPI(title="genimg studio", docs_url=None, redoc_url=None, openapi_url=None)
     error_replies.install(app)
     explore = ExploreViews()
-    judge = JudgeViews(judge_round)
+    judge = JudgeViews(judge_round, studio.compute)
 
     for path, name in PAGES.items():
         app.add_api_route(path, _page(name), methods=["GET"], response_class=HTMLResponse)
@@ -136,18 +148,25 @@ def create_app(
 
     @app.post("/api/judge/next")
     def judge_next(body: NextTrialRequest) -> dict[str, Any]:
-        with studio.compute:  # the first trial of a run draws its pool of samples
-            return judge.next_trial(body.judge)
+        return judge.next_trial(body.judge)
 
     @app.post("/api/judge/answer")
     def judge_answer(body: AnswerRequest) -> dict[str, Any]:
-        with studio.compute:
-            return judge.answer(body.judge, body.trial, body.choice, body.response_ms)
+        return judge.answer(body.judge, body.trial, body.choice, body.response_ms)
+
+    @app.get("/api/results")
+    def results() -> dict[str, Any]:
+        return judge.results()
+
+    @app.get("/api/results.csv")
+    def results_csv() -> Response:
+        disposition = f'attachment; filename="judgements-{judge_round.id}.csv"'
+        return Response(judge.csv(), media_type="text/csv; charset=utf-8", headers={"content-disposition": disposition})
 
     return Guard(app, token=token, allowed_hosts=allowed_hosts)
 
 
-def _page(name: str):
+def _page(name: str) -> Callable[[], HTMLResponse]:
     def page() -> HTMLResponse:
         return HTMLResponse(static_text(name))
 

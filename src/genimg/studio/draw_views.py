@@ -19,10 +19,10 @@ from genimg.errors import UserError
 from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
 from genimg.studio.codec import image_to_pixels, png_data_url, png_data_urls
 from genimg.studio.workspace import StudioRun
-from genimg.tasks.recover.degradations import Degradation, Mask
-from genimg.tasks.recover.methods import METHODS, method_refusal, method_seed
+from genimg.tasks.recover.diffusion_solvers import sdedit
+from genimg.tasks.recover.operators import Degradation, Mask
 from genimg.tasks.recover.options import SolverOptions
-from genimg.tasks.recover.sdedit import sdedit
+from genimg.tasks.recover.run import METHODS, method_refusal, method_seed
 
 
 def scores(results: torch.Tensor, reference: torch.Tensor) -> list[dict[str, float | None]]:
@@ -69,7 +69,7 @@ def stroke_to_image(
     options = SolverOptions(strength=strength, steps=steps)  # checks both, in the CLI's words
     generator = torch.Generator().manual_seed(method_seed(seed, "sdedit"))
     result = sdedit(
-        run.model, image.repeat(samples, 1, 1, 1), strength=options.strength, steps=options.steps, generator=generator
+        run.model, image.repeat(samples, 1, 1, 1), strength=options.strength, steps=steps, generator=generator
     )
     return _reply(result, image, strength=strength, steps=steps, seed=seed)
 

@@ -47,7 +47,7 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "error"
     if status == 404 and detail == "Not Found":
-        detail = f"no page or API route {request.url.path}; the pages are /, /explore, /draw and /judge"
+        detail = f"no page or API route {request.url.path}; the pages are /, /explore, /draw, /judge and /results"
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
     return error(status, detail)

@@ -13,8 +13,7 @@ from genimg.errors import UserError
 from genimg.studio.codec import png_data_url, png_data_urls
 from genimg.studio.latent_map import LatentMap, compute_map
 from genimg.studio.workspace import DEFAULT_DDIM_STEPS, StudioRun
-from genimg.tasks.explore.interpolation import interpolation
-from genimg.tasks.explore.paths import PATHS
+from genimg.tasks.explore.interpolation import PATHS, interpolation
 from genimg.tasks.explore.space import in_batches
 
 MOST_SLIDERS = 32  # sliders shown at most; the most active coordinates first
@@ -53,9 +52,10 @@ class ExploreViews:
         space = latent.space
         if not space.per_dimension:  # as genimg explore's traversals: see tasks/explore/views.py
             return []
-        if latent.activity is None:
+        activity = latent.activity
+        if activity is None:
             return list(range(min(space.dim, MOST_SLIDERS)))
-        order = sorted(range(space.dim), key=lambda d: -latent.activity[d])
+        order = sorted(range(space.dim), key=lambda d: -activity[d])
         return order[:MOST_SLIDERS]
 
     @torch.inference_mode()
@@ -75,6 +75,7 @@ class ExploreViews:
         if point is not None:
             z = latent.code_at(point[0], point[1])
         else:
+            assert code is not None  # exactly one of the two (checked above)
             if len(code) != latent.space.dim:
                 raise UserError(f"a code of this model has {latent.space.dim} numbers, got {len(code)}")
             z = torch.tensor(code, dtype=torch.float32)
@@ -115,6 +116,7 @@ class ExploreViews:
             strip = result.images[0]
             ends = [png_data_url(start[0]), png_data_url(end[0])]
         else:
+            assert points is not None  # exactly one of the two (checked above)
             a, b = (latent.code_at(*p)[None] for p in points)
             t = torch.linspace(0, 1, frames, dtype=torch.float64)
             codes = PATHS[method](a, b, t)[0]

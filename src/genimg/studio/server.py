@@ -9,6 +9,8 @@ request must carry (``guard.py``), printed with the URL.
 
 from __future__ import annotations
 
+import gc
+import logging
 import socket
 import threading
 import time
@@ -21,10 +23,11 @@ import uvicorn
 from genimg.errors import UserError
 from genimg.studio.app import create_app
 from genimg.studio.guard import LOOPBACK_HOSTS, is_loopback, new_token
-from genimg.studio.judge_round import JudgeRound
+from genimg.studio.judge_round import Exposure, ExposureOption, JudgeRound
 from genimg.studio.workspace import Studio
 
 DEFAULT_PORT = 8765
+log = logging.getLogger("genimg.studio")
 
 
 @dataclass
@@ -34,6 +37,7 @@ class StudioOptions:
     seed: int = 0  # draws the judge's trials
     trials: int = 50  # trials in a judge's round
     time_limit_s: float | None = None  # per judge trial; None: no limit
+    exposure_ms: ExposureOption = None  # how long a pair is shown: None (until answered), ms, or "staircase"
     ema: bool = True
     token: str | None = field(default=None, repr=False)  # None: a new one when the bind needs it
 
@@ -44,6 +48,7 @@ class StudioOptions:
             raise UserError(f"--trials must be at least 1, got {self.trials}")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise UserError(f"--time-limit must be a positive number of seconds, got {self.time_limit_s}")
+        Exposure.from_option(self.exposure_ms)
 
 
 class StudioServer:
@@ -57,10 +62,14 @@ class StudioServer:
         local = is_loopback(self.options.host)
         self.token = None if local else (self.options.token or new_token())
         allowed = tuple(dict.fromkeys((*LOOPBACK_HOSTS, self.options.host.lower()))) if local else None
-        judge_round = JudgeRound(
-            list(studio.runs.values()), self.options.seed, self.options.trials, self.options.time_limit_s
+        self.judge_round = JudgeRound(
+            list(studio.runs.values()),
+            self.options.seed,
+            self.options.trials,
+            self.options.time_limit_s,
+            Exposure.from_option(self.options.exposure_ms),
         )
-        self.app = create_app(studio, judge_round, token=self.token, allowed_hosts=allowed)
+        self.app = create_app(studio, self.judge_round, token=self.token, allowed_hosts=allowed)
         self.socket = _bind(self.options.host, self.options.port)
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
@@ -69,13 +78,30 @@ class StudioServer:
 
     @property
     def url(self) -> str:
+        return self.page_url("/")
+
+    def page_url(self, path: str) -> str:
+        """The URL of one of the pages (``/judge``, ``/results``), with the token where one is needed."""
         host = self.options.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
-        return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{shown}:{self.port}{path}" + (f"?token={self.token}" if self.token else "")
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until Ctrl-C (uvicorn handles the signal and shuts down cleanly)."""
+    def serve_forever(self, freeze_heap: bool = False) -> None:
+        """Serve in this thread until Ctrl-C (uvicorn handles the signal and shuts down cleanly).
+        The judging round's images are drawn meanwhile, so the first judge finds them ready;
+        ``freeze_heap`` then moves everything loaded so far out of the garbage collector's sight."""
+        threading.Thread(
+            target=self._prepare_round, args=(freeze_heap,), name="genimg-judge-round", daemon=True
+        ).start()
         self.server.run(sockets=[self.socket])
+
+    def _prepare_round(self, freeze_heap: bool) -> None:
+        try:
+            self.judge_round.prepare(self.studio.compute)
+        except Exception:  # logged; the first judge to arrive tries again and gets a one-line error
+            log.exception("studio: drawing the judging round failed")
+        if freeze_heap:
+            gc.freeze()
 
     def start(self, timeout: float = 30.0) -> StudioServer:
         """Serve in a background thread; return once it accepts requests."""
@@ -116,8 +142,14 @@ def serve(paths: list[str | Path], options: StudioOptions, log: Callable[[str], 
         log(f"  open {server.url} (replace 127.0.0.1 with this machine's address on other machines)")
     else:
         log(f"  open {server.url}")
-    log("  Ctrl-C stops the server; judgements are already on disk")
-    server.serve_forever()
+    log(f"  the judging round's live results: {server.page_url('/results')}")
+    log("  Ctrl-C stops the server; every acknowledged answer is already on disk")
+    # The models, data and libraries loaded are some 300,000 objects that live as long as the
+    # server: a full collection of them stalls every request for about half a second (a class's
+    # clicks, all at once). Collected once now and frozen, later collections see only new objects.
+    gc.collect()
+    gc.freeze()
+    server.serve_forever(freeze_heap=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:

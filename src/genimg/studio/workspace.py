@@ -23,7 +23,7 @@ from genimg.runs.loading import load_model
 from genimg.tasks.explore.picks import ImagePicker
 from genimg.tasks.explore.space import latent_space
 from genimg.tasks.explore.views import supported_views
-from genimg.tasks.recover.methods import METHODS, available_methods
+from genimg.tasks.recover.run import METHODS, available_methods
 
 ID_PATTERN = r"^[A-Za-z0-9_.=-]{1,80}$"  # what a run id may look like in a request
 DEFAULT_DDIM_STEPS = 10  # a DDIM latent's encoder and decoder: few steps keep dragging live
@@ -59,7 +59,7 @@ class StudioRun:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.model.spec.image_shape)
+        return self.model.spec.image_shape
 
     def class_names(self) -> list[str]:
         names = self.test.class_names
@@ -111,7 +111,7 @@ def offered_views(model: GenerativeModel) -> dict[str, Any]:
             }
         )
     inpaint = [m for m in available_methods("inpaint", model) if METHODS[m].kind == "generative"]
-    draw = {
+    draw: dict[str, Any] = {
         "reconstruct": {
             "offered": model.has("reconstruct"),
             "reason": model.refusal("reconstruct", "reconstructing a drawing"),
@@ -148,7 +148,8 @@ class Studio:
     @classmethod
     def open(cls, paths: list[str | Path], ema: bool = True) -> Studio:
         """Load every run (refusing a path that is not a run directory, before serving anything)."""
-        runs, used = [], set()
+        runs: list[StudioRun] = []
+        used: set[str] = set()
         for path in paths:
             run_dir = RunDir.open(path)
             model = load_model(run_dir.path, ema=ema)

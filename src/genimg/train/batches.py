@@ -9,9 +9,9 @@ import torch
 
 from genimg.config.run_config import RunConfig
 from genimg.data.dataset import ImageDataset
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.errors import UserError
-from genimg.models.base import Batch, GenerativeModel
+from genimg.models.base import Batch, GenerativeModel, eval_mode
 from genimg.train.distributed import DistInfo, all_reduce_sums
 from genimg.train.loader import evaluation_batches, memory_budget
 
@@ -31,16 +31,14 @@ def evaluate_loss(
 ) -> dict[str, float]:
     """Mean of validation_step's scalars over a split (sharded over ranks); ``workers`` read a
     split left on disk."""
-    was_training = model.training
-    model.eval()
     sums: dict[str, float] = {}
     count = 0
-    for images, labels in evaluation_batches(data, batch_size, info, model.device, workers):
-        out = model.validation_step(Batch(images, labels))
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(labels)
-        count += len(labels)
-    model.train(was_training)
+    with eval_mode(model):
+        for images, labels in evaluation_batches(data, batch_size, info, model.device, workers):
+            out = model.validation_step(Batch(images, labels))
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(labels)
+            count += len(labels)
     sums["_count"] = float(count)
     sums = all_reduce_sums(sums, info, model.device)
     n = sums.pop("_count")

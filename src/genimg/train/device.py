@@ -4,7 +4,7 @@
 the CPU. On CUDA, cuDNN may benchmark its convolution algorithms (``prepare_device``), and batches
 read on the host travel through pinned memory with non-blocking copies (``pinned_copies``). On
 MPS, the float64 arithmetic of likelihood bounds, FID statistics and diffusion schedules happens
-on the CPU or in float32 (see ``evaluate/float64.py`` and ``models/diffusion/schedules.py``), and
+on the CPU or in float32 (see ``models/precision.py`` and ``models/diffusion/schedules.py``), and
 ``train.precision=auto`` is fp32 (``models/precision.py``).
 """
 

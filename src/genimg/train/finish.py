@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from genimg.config.run_config import RunConfig
+from genimg.config.run_config import RunConfig, parse_budget
 from genimg.data.dataset import ImageDataset
 from genimg.evaluate.likelihood import test_log_likelihood
 from genimg.images import save_grid, save_pairs
@@ -25,12 +25,12 @@ SAMPLE_GRID_SEED = 1234  # the fixed noise behind every sample grid, so grids ar
 
 
 def save_sample_grid(
-    model: GenerativeModel, path: Path, seed: int, precision: str, **sample_options: Any
+    model: GenerativeModel, path: Path, seed: int, precision: str, progress: bool = False, **sample_options: Any
 ) -> torch.Tensor:
     """64 samples from the grid's fixed noise, saved as an 8x8 grid; returns them."""
     model.eval()
     with fixed_seed(seed + SAMPLE_GRID_SEED), torch.inference_mode(), autocast(precision, model.device):
-        images = model.sample(64, progress=False, **sample_options)
+        images = model.sample(64, progress=progress, **sample_options)
     save_grid(images, path, nrow=8)
     return images
 
@@ -48,7 +48,11 @@ def finish(
     """Final pictures and scores from the kept weights; summary.json marked finished."""
     tc = config.train
     test = splits["test"]
-    save_sample_grid(model, run.path / "samples.png", tc.seed, precision)
+    # The final grid with the sampler the run was monitored with (for diffusion a 50-step DDIM, not
+    # 1000 ancestral steps: minutes of silence after training on a CPU), shown as it draws.
+    save_sample_grid(
+        model, run.path / "samples.png", tc.seed, precision, progress=progress, **model.monitoring_sample_options()
+    )
     summary: dict[str, Any] = {
         "family": config.family,
         "dataset": config.data.dataset,
@@ -64,6 +68,18 @@ def finish(
         "train_cpu_s": round(state.cpu_s, 2),
         "kept_checkpoint": kept,
     }
+    if tc.budget is not None:
+        budget = parse_budget(tc.budget)
+        spent = state.loop_wall_s if budget.clock == "wall" else state.loop_cpu_s
+        summary.update(
+            budget=tc.budget,
+            budget_seconds=budget.seconds,
+            budget_clock=budget.clock,
+            budget_spent_s=round(spent, 2),
+            stopped_by_budget=state.stopped_by_budget,
+            # Nothing in training reads the budget: the same epochs give the same weights.
+            replay=f"epochs={state.epoch} budget=null",
+        )
     if model.has("reconstruct"):
         with torch.inference_mode():
             # Already on the device, unless the split stays on disk (read here on the CPU).
@@ -90,9 +106,10 @@ def describe(run: RunDir, summary: dict[str, Any]) -> str:
             lines.append(
                 f"  test {name[4:-5]} bound: {value:.2f} nats/image" + (f", {bpd:.4f} bits/dim" if bpd else "")
             )
+    budget = f", budget {summary['budget']}" if summary.get("budget") else ""
     lines.append(
         f"  trained {summary['epochs_trained']} epochs in {summary['train_time_s']:.1f} s "
-        f"(kept epoch {summary['best_epoch']})"
+        f"({summary['train_cpu_s']:.1f} CPU-s{budget}; kept epoch {summary['best_epoch']})"
     )
     for f in ("samples.png", "reconstructions.png", "metrics.jsonl", "summary.json"):
         if (run.path / f).exists():

@@ -58,7 +58,8 @@ class DivergenceGuard:
     def _message(self, stepper: Stepper, outputs: dict, step: int, epoch: int, skipped: int) -> str:
         what = []
         for name, loss, norm in stepper.checks:
-            bad = [f"{label} {float(v)}" for label, v in (("loss", loss), ("gradient norm", norm)) if _nonfinite(v)]
+            checked = (("loss", loss), ("gradient norm", norm))
+            bad = [f"{label} {float(v)}" for label, v in checked if v is not None and _nonfinite(v)]
             if bad:
                 what.append(f"optimiser '{name}': {', '.join(bad)}")
         if not what:

@@ -112,9 +112,11 @@ class _Rows(Dataset):
 def _stream(
     data: ImageDataset, batches: Iterable[torch.Tensor], device: torch.device, workers: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    assert isinstance(data.images, MappedImages)  # a split in memory is sliced, never streamed (above)
+    mapped = data.images
     pinned = pinned_copies(device)
     loader = DataLoader(
-        _Rows(data.images, data.labels.cpu()),
+        _Rows(mapped, data.labels.cpu()),
         sampler=batches,  # each item is a whole batch's indices, drawn above
         batch_size=None,
         num_workers=workers,
@@ -124,7 +126,7 @@ def _stream(
         prefetch_factor=PREFETCH_BATCHES if workers else None,
     )
     for pixels, labels in loader:
-        images = data.images.convert(pixels.to(device, non_blocking=pinned))
+        images = mapped.convert(pixels.to(device, non_blocking=pinned))
         yield images, labels.to(device, non_blocking=pinned)
 
 

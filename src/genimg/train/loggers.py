@@ -9,7 +9,7 @@ not change what the run computes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -18,7 +18,10 @@ from genimg.runs.directory import RunDir
 from genimg.train.tensorboard import TensorBoardLogger
 
 
-class Logger:
+class Logger(Protocol):
+    """What a logger does. A protocol: a logger has these three methods and need not subclass
+    this (TensorBoardLogger does not, so that its module need not import this one, which imports it)."""
+
     def epoch(self, record: dict[str, Any]) -> None:
         """One line of metrics.jsonl: epoch, step, train/val/test losses, fid, times."""
 
@@ -29,15 +32,25 @@ class Logger:
         """The run's config and final summary; the logger closes its files."""
 
 
-class _NoLogger(Logger):
-    def __init__(self, config: RunConfig, run: RunDir) -> None:
+class NoLogger:
+    """``train.logger=none``, and the trainer's logger until its run directory exists: does nothing."""
+
+    def __init__(self, config: RunConfig | None = None, run: RunDir | None = None) -> None:
+        pass
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def images(self, tag: str, images: torch.Tensor, epoch: int) -> None:
+        pass
+
+    def finish(self, config: RunConfig, summary: dict[str, Any]) -> None:
         pass
 
 
-# name (config.run_config.LOGGERS) -> a logger class taking (config, run directory). Each has
-# Logger's three methods; TensorBoardLogger does not subclass Logger, so that its module need not
-# import this one (which imports it), and it loads tensorboard only when it is made.
-LOGGERS: dict[str, Callable[[RunConfig, RunDir], Logger]] = {"none": _NoLogger, "tensorboard": TensorBoardLogger}
+# name (config.run_config.LOGGERS) -> a logger class taking (config, run directory); the
+# tensorboard one loads tensorboard only when it is made.
+LOGGERS: dict[str, Callable[[RunConfig, RunDir], Logger]] = {"none": NoLogger, "tensorboard": TensorBoardLogger}
 
 
 def make_logger(config: RunConfig, run: RunDir) -> Logger:

@@ -41,7 +41,7 @@ FINAL_KEYS = ("best_score", "train_time_s", "train_cpu_s", "parameters", "epochs
 
 def require_tensorboard() -> type:
     """torch's SummaryWriter, or a one-line UserError saying how to install tensorboard
-    (train/validation.py could call this before any data loads)."""
+    (the trainer's validate_config calls this before any data loads)."""
     try:
         # Deferred: tensorboard is an optional extra, needed only when this logger is chosen.
         from torch.utils.tensorboard import SummaryWriter

@@ -20,6 +20,12 @@ accuracy, but it caps every probability near 0.9, which drags the Inception Scor
 test digits from 9.2 down to 5.2), and temperature scaling on val (val is classified almost
 perfectly, so the fitted temperature is ill-determined: it ran from 0.05 to 0.86 across seeds).
 
+Shipped for the built-in datasets (``shipped.py``): training is deterministic on one machine but
+not bit for bit the same across CPUs (AVX2 against AVX-512), and FID moves with the weights, so
+the default classifier of digits and mnist-sample comes inside the package (SHA-256 checked,
+``benchmarks/reproduce_classifiers.py`` retrains it) and every machine scores through it. For any
+other config or dataset, or with ``GENIMG_CLASSIFIER=train``, the classifier is trained here.
+
 Trained once and cached: ``<GENIMG_CACHE>/classifiers/<dataset>-<config hash>/`` holds
 ``model.safetensors`` and ``info.json`` (config, accuracies, sha256 of the weights). The
 cache key is the dataset name plus the hash of the config (architecture, epochs, seed, data
@@ -39,6 +45,7 @@ from genimg.evaluate.classifier.cache import (
 )
 from genimg.evaluate.classifier.config import ClassifierConfig, Recipe
 from genimg.evaluate.classifier.network import ClassifierNet, DatasetClassifier
+from genimg.evaluate.classifier.shipped import read_shipped_index, shipped_classifier
 from genimg.evaluate.classifier.training import random_shift, train_classifier
 
 __all__ = [
@@ -51,5 +58,7 @@ __all__ = [
     "default_classifier",
     "load_or_train_classifier",
     "random_shift",
+    "read_shipped_index",
+    "shipped_classifier",
     "train_classifier",
 ]

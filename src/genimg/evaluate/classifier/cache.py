@@ -1,5 +1,8 @@
 """The classifier cache: trained once per config, read back checked, one trainer at a time.
 
+``default_classifier`` answers first from the classifiers shipped in the package (``shipped.py``)
+and trains into the cache only for a config none of them was made with, or when asked to.
+
 An entry is ``info.json`` (written last, with the weights' SHA-256) beside ``model.safetensors``.
 An entry that is damaged (unreadable info, weights cut short or altered, another config's) is a
 cache miss: the classifier is trained again and the entry rewritten, with a note; never fatal.
@@ -18,6 +21,7 @@ from genimg.config.fields import build_dataclass
 from genimg.errors import UserError
 from genimg.evaluate.classifier.config import ClassifierConfig, Recipe
 from genimg.evaluate.classifier.network import ClassifierNet, DatasetClassifier
+from genimg.evaluate.classifier.shipped import prefer_shipped, shipped_classifier
 from genimg.evaluate.classifier.training import data_fingerprint, load_splits, train_classifier
 from genimg.evaluate.extractor import cache_root, sha256_of_file
 from genimg.io import atomic_path, exclusive_lock, read_json, write_errors, write_json
@@ -85,15 +89,28 @@ def default_classifier(
     cache_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    shipped: bool | None = None,
     **config_fields: Any,
 ) -> DatasetClassifier:
-    """The dataset's default classifier (trained once, then read from the cache)."""
+    """The dataset's classifier for ``config_fields``: the one shipped in the package where it was
+    made with that config (the dataset's defaults), else trained once and read from the cache.
+
+    ``shipped=False`` (or ``GENIMG_CLASSIFIER=train``; ``shipped=None`` reads it) always trains here.
+    """
     config = build_dataclass(ClassifierConfig, {"dataset": dataset, **config_fields}, "classifier")
+    if prefer_shipped(shipped):
+        classifier = shipped_classifier(config)
+        if classifier is not None:
+            return classifier.to(device)
     return load_or_train_classifier(config, cache_dir=cache_dir, device=device, progress=progress)
 
 
-def classifier_extractor(dataset: str, *, cache_dir=None, device="cpu", progress: bool = True, **config_fields):
-    return default_classifier(dataset, cache_dir=cache_dir, device=device, progress=progress, **config_fields)
+def classifier_extractor(
+    dataset: str, *, cache_dir=None, device="cpu", progress: bool = True, shipped: bool | None = None, **config_fields
+):
+    return default_classifier(
+        dataset, cache_dir=cache_dir, device=device, progress=progress, shipped=shipped, **config_fields
+    )
 
 
 def save_entry(directory: Path, net: ClassifierNet, info: dict[str, Any]) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from genimg.data.dataset import ImageDataset
 from genimg.errors import UserError
 from genimg.evaluate.extractor import sha256_of_json
 
+Augment = Literal["shift", "affine"]
+AUGMENTATIONS: tuple[Augment, ...] = get_args(Augment)
 # Bump when a change to this file changes what a given config trains (the auto sizing rules,
 # the loop, the augmentation): old cache entries then stop matching instead of being reused.
-AUGMENTATIONS = ("shift", "affine")
 RECIPE_VERSION = 2  # 2: the 28x28 and 32x32 recipe (narrower, dense features, affine augmentation)
 
 WEIGHTS_FILE = "model.safetensors"
@@ -31,7 +32,7 @@ class ClassifierConfig:
     lr: float = 3e-3  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = 5e-4
     max_shift: int | None = None  # random translation in pixels; None: image size // 8 (1 on digits)
-    augment: str | None = None  # shift, or affine (shift, rotation, scale); None: shift up to 16x16, else affine
+    augment: Augment | None = None  # shift, or affine (shift, rotation, scale); None: shift up to 16x16, else affine
     seed: int = 0
     threads: int | None = 1  # torch threads while training; fixed so the float summation order is too
     recipe: int = RECIPE_VERSION
@@ -69,7 +70,7 @@ class Recipe:
     epochs: int
     max_shift: int
     dense: int = 0  # 0: the features are the averaged last maps
-    augment: str = "shift"
+    augment: Augment = "shift"
 
     @classmethod
     def resolve(cls, config: ClassifierConfig, train: ImageDataset) -> Recipe:
@@ -85,7 +86,7 @@ class Recipe:
         max_shift = config.max_shift if config.max_shift is not None else max(1, size // 8)
         dense = config.dense if config.dense is not None else (0 if small else 128)
         augment = config.augment or ("shift" if small else "affine")
-        return cls(tuple(train.image_shape), train.num_classes, tuple(widths), epochs, max_shift, dense, augment)
+        return cls(train.image_shape, train.num_classes, tuple(widths), epochs, max_shift, dense, augment)
 
     def to_dict(self) -> dict[str, Any]:
         return {

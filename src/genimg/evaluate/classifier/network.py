@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from genimg.data.dataset import Images
 from genimg.errors import UserError
 from genimg.evaluate.classifier.config import ClassifierConfig, Recipe, safe_name
 from genimg.evaluate.extractor import FeatureExtractor
@@ -82,7 +83,7 @@ class DatasetClassifier(FeatureExtractor):
             "test_accuracy": self.test_accuracy,
         }
 
-    def _check_shape(self, images: torch.Tensor) -> None:
+    def _check_shape(self, images: Images) -> None:
         expected = self.recipe.input_shape
         if tuple(images.shape[1:]) != expected:
             raise UserError(

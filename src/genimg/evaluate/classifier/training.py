@@ -45,7 +45,7 @@ def train_classifier(
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, total_steps=recipe.epochs * steps_per_epoch
         )
-        images, labels = train.images.to(device), train.labels.to(device)
+        images, labels = train.in_memory_images.to(device), train.labels.to(device)
         val_accuracy_per_epoch = []
         bar = progress_bar(range(recipe.epochs), f"training {config.dataset} classifier", progress)
         for _epoch in bar:
@@ -60,12 +60,12 @@ def train_classifier(
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-            val_accuracy_per_epoch.append(round(accuracy(logits_of(net, val.images, device), val.labels), 6))
+            val_accuracy_per_epoch.append(round(accuracy(logits_of(net, val.in_memory_images, device), val.labels), 6))
             if progress:
                 bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val_accuracy_per_epoch[-1]:.4f}")
         net.eval()
-        val_logits = logits_of(net, val.images, device)
-        test_logits = logits_of(net, test.images, device)
+        val_logits = logits_of(net, val.in_memory_images, device)
+        test_logits = logits_of(net, test.in_memory_images, device)
 
     info = {
         "config": config.to_dict(),
@@ -99,7 +99,7 @@ def data_fingerprint(data: dict[str, ImageDataset]) -> str:
     digest = hashlib.sha256()
     for split in sorted(data):
         digest.update(split.encode())
-        digest.update(data[split].images.contiguous().numpy().tobytes())
+        digest.update(data[split].in_memory_images.contiguous().numpy().tobytes())
         digest.update(data[split].labels.contiguous().numpy().tobytes())
     return digest.hexdigest()
 

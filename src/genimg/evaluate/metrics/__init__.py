@@ -1,10 +1,10 @@
-"""Metrics, one per file with its functional twin: sample quality on features and class
-probabilities (``inception_score``, ``fid``, ``kid``, ``precision_recall``) and recovery quality
-on image pairs (``mse``, ``psnr``, ``ssim``, streamed together by ``recovery_metrics``).
+"""Metrics, one concept per file, each with its functional twin: sample quality on features and
+class probabilities (``inception_score``, ``fid``, ``kid``, ``precision_recall``) and recovery
+quality on image pairs (MSE, RMSE and PSNR in ``image_scores``, ``ssim``, streamed together by
+``recovery_metrics``).
 
 Each metric says whether a higher value is better (``higher_is_better`` on the class, or
 ``HIGHER_IS_BETTER`` beside the function); ``genimg.evaluate.directions`` collects them for the report.
-
 
 Every metric is a streaming object with ``update(real=..., fake=...)``, ``compute()`` and
 ``reset()`` (batches go in, the numbers come out at the end) and a plain function on whole

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from genimg.errors import UserError
-from genimg.evaluate.metrics.inputs import SideDimension, as_matrix
+from genimg.evaluate.metrics.fid import SideDimension, as_matrix
 
 
 class FeatureBank:

@@ -1,5 +1,6 @@
 """Per-image metrics of recovered images against originals (float images in [0, 1]): the
-checks their inputs pass and the result they share, ``ImageScores``.
+checks their inputs pass, the result they share (``ImageScores``), and the pixel-error metrics
+MSE, RMSE and PSNR. SSIM, which shares the checks and the result, is ``ssim.py``.
 
 Averages are means of per-image values (the convention of restoration papers), so
 ``rmse(...).mean`` is the mean of per-image RMSEs, not the square root of a pooled MSE, and
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from genimg.errors import UserError
-from genimg.evaluate.float64 import as_float64
+from genimg.models.precision import as_float64
+
+# Which way is better, by score (``genimg.evaluate.directions`` collects it).
+HIGHER_IS_BETTER = {"mse": False, "rmse": False, "psnr": True}
 
 
 @dataclass(frozen=True)
@@ -84,4 +88,41 @@ def check_data_range(data_range: float) -> float:
     return float(data_range)
 
 
-# ---------------------------------------------------------------------------- MSE / RMSE / PSNR
+# Mean squared error and its root, per image.
+def per_image_mse(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # Squared and averaged in float64 (after the difference, which float32 holds to one ulp):
+    # exact enough for PSNR near 100 dB, and faster here than mean(dtype=torch.float64).
+    return as_float64(preds - target).square().flatten(1).mean(dim=1)
+
+
+def mse(preds: torch.Tensor, target: torch.Tensor) -> ImageScores:
+    """Mean squared error per image (over channels and pixels), and its mean over images."""
+    preds, target = check_image_pair(preds, target)
+    return ImageScores.from_per_image(per_image_mse(preds, target))
+
+
+def rmse(preds: torch.Tensor, target: torch.Tensor) -> ImageScores:
+    """Root mean squared error per image, and the mean of those per-image values."""
+    preds, target = check_image_pair(preds, target)
+    return ImageScores.from_per_image(per_image_mse(preds, target).sqrt())
+
+
+# Peak signal-to-noise ratio, per image, in dB.
+def psnr_from_mse(per_image_mse: torch.Tensor, data_range: float) -> torch.Tensor:
+    # An exact recovery has zero error and infinite PSNR; say so explicitly rather than
+    # relying on 1/0 (which would also warn or give NaN under some dtypes and devices).
+    exact = per_image_mse == 0
+    safe_mse = torch.where(exact, torch.ones_like(per_image_mse), per_image_mse)
+    psnr_db = 10.0 * torch.log10(data_range**2 / safe_mse)
+    return torch.where(exact, torch.full_like(psnr_db, math.inf), psnr_db)
+
+
+def psnr(preds: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> ImageScores:
+    """Peak signal-to-noise ratio in dB per image, 10 log10(data_range^2 / MSE), and its mean.
+
+    Identical images give +inf for that image; the mean is taken over the finite values and
+    ``num_infinite`` says how many were left out (see ``ImageScores``).
+    """
+    data_range = check_data_range(data_range)
+    preds, target = check_image_pair(preds, target)
+    return ImageScores.from_per_image(psnr_from_mse(per_image_mse(preds, target), data_range))

@@ -8,7 +8,23 @@ from typing import ClassVar, Literal
 import torch
 
 from genimg.errors import UserError
-from genimg.evaluate.metrics.inputs import check_probabilities
+from genimg.evaluate.metrics.fid import as_matrix
+from genimg.models.precision import as_float64
+
+
+def check_probabilities(probs: torch.Tensor, name: str) -> torch.Tensor:
+    probs = as_float64(as_matrix(probs, name))
+    if probs.shape[1] < 2:
+        raise UserError(
+            f"{name} has {probs.shape[1]} class; the Inception Score needs probabilities over K >= 2 classes"
+        )
+    row_sums = probs.sum(dim=1)
+    if bool((probs < 0).any()) or not bool(torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-3)):
+        raise UserError(
+            f"{name} rows must be class probabilities (non-negative, summing to 1); "
+            "if these are logits, pass logits.softmax(dim=1)"
+        )
+    return probs
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,12 @@ class KID:
         real, fake = self._bank.features("KID", at_least=2)
         subset_size = min(self.subset_size, real.shape[0], fake.shape[0])
         generator = torch.Generator().manual_seed(self.seed)
-        values = []
+        per_subset: list[torch.Tensor] = []
         for _ in range(self.n_subsets):
             real_subset = real[torch.randperm(real.shape[0], generator=generator)[:subset_size]]
             fake_subset = fake[torch.randperm(fake.shape[0], generator=generator)[:subset_size]]
-            values.append(_unbiased_mmd2(real_subset.double(), fake_subset.double(), self.degree, self.coef))
-        values = torch.stack(values)
+            per_subset.append(_unbiased_mmd2(real_subset.double(), fake_subset.double(), self.degree, self.coef))
+        values = torch.stack(per_subset)
         return KIDResult(
             mean=float(values.mean()),
             std=float(values.std(correction=0)),

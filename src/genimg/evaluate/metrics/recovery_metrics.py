@@ -5,9 +5,13 @@ from __future__ import annotations
 import torch
 
 from genimg.errors import UserError
-from genimg.evaluate.metrics.image_scores import ImageScores, check_data_range, check_image_pair
-from genimg.evaluate.metrics.mse import per_image_mse
-from genimg.evaluate.metrics.psnr import psnr_from_mse
+from genimg.evaluate.metrics.image_scores import (
+    ImageScores,
+    check_data_range,
+    check_image_pair,
+    per_image_mse,
+    psnr_from_mse,
+)
 from genimg.evaluate.metrics.ssim import SSIM_BORDERS, SSIMBorder, ssim
 
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from genimg.errors import UserError
-from genimg.evaluate.float64 import float64_device
 from genimg.evaluate.metrics.image_scores import ImageScores, check_data_range, check_image_pair
+from genimg.models.precision import float64_device
 
 HIGHER_IS_BETTER = True
 SSIMBorder = Literal["reflect", "valid"]

@@ -32,20 +32,25 @@ their own end-of-training estimate (train.likelihood_at_end=false unless set). A
 sweep continues with ``resume_sweep``: finished runs are skipped, half-trained ones resume from
 their last checkpoint exactly, the rest start.
 
-The modules: the definition (``definition``, ``parameters``, ``plan``, ``define``, ``threads``)
-imports no torch, nor does ``worker_setup``; the runner (``evaluation``, ``pending``, ``task``,
-``devices``, ``workers``, ``runner``) trains, scores and writes the report.
+The definition and a worker's set-up import no torch (the report reads sweeps through the
+definition; a spawned worker sets its thread count before torch loads); the runner, a worker's
+task and the evaluation train, score and write the report. Each module's docstring says what it holds.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genimg.experiments.sweep.define import define_sweep
-from genimg.experiments.sweep.definition import Sweep, Variant, is_sweep_dir
-from genimg.experiments.sweep.parameters import parse_parameters, split_values
-from genimg.experiments.sweep.plan import plan_variants
-from genimg.experiments.sweep.threads import threads_per_worker
+from genimg.experiments.sweep.definition import (
+    Sweep,
+    Variant,
+    define_sweep,
+    is_sweep_dir,
+    parse_parameters,
+    plan_variants,
+    split_values,
+)
+from genimg.experiments.sweep.worker_setup import threads_per_worker
 
 if TYPE_CHECKING:
     from genimg.experiments.sweep.evaluation import evaluation_settings

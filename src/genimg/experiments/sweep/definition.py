@@ -1,16 +1,30 @@
-"""A sweep's definition: the base overrides, the swept parameters, the seeds, the evaluation and
-the variants, and the ``sweep.json`` that records them beside the run directories.
+"""A sweep's definition, imports no torch (like the config layer it builds on: the report reads
+a sweep through this module):
 
-Imports no torch, like the config layer it builds on: the report reads a sweep through this.
+- ``Sweep`` and ``Variant``: the base overrides, the swept parameters, the seeds, the evaluation
+  and the variants, and the ``sweep.json`` that records them beside the run directories;
+- swept parameters from the command line (``parse_parameters``: ``latent_dim=2,8,32 beta=0.5,1``
+  -> key -> values);
+- which runs a sweep makes, and their directory names (``plan_variants``). One-at-a-time: the
+  base run, then each parameter varied alone around it, 1 + sum(len(values) - 1) runs. Grid:
+  every combination, prod(len(values)) runs. Each is repeated once per seed;
+- ``define_sweep``: a sweep from a family, swept parameters and base overrides, every variant's
+  config built and checked before anything is written or trained, so a bad key or value fails at once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genimg.config import RunConfig, apply_overrides, config_for, default_config, resolve_key
+from genimg.config import RunConfig, apply_overrides, config_for, default_config, parse_overrides, resolve_key
+from genimg.config.fields import parse_value
+from genimg.config.run_config import check_choices
 from genimg.errors import UserError
 from genimg.io import read_json, write_json
 
@@ -168,3 +182,170 @@ def field_value(config: RunConfig, key: str) -> Any:
     section, name = resolve_key(config, key)
     value = getattr(getattr(config, section), name)
     return list(value) if isinstance(value, tuple) else value
+
+
+# Swept parameters from the command line: ``latent_dim=2,8,32 beta=0.5,1`` -> key -> values.
+def split_values(text: str) -> list[str]:
+    """Split ``2,8,32`` at top-level commas; ``[0.5,0.9],[0.5,0.999]`` keeps its lists whole."""
+    parts, depth, current, quote = [], 0, "", None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += ch
+    parts.append(current)
+    if any(not p.strip() for p in parts):
+        raise UserError(f"empty value in '{text}'; write values separated by commas, e.g. latent_dim=2,8,32")
+    return [p.strip() for p in parts]
+
+
+def parse_parameters(items: list[str]) -> dict[str, list[Any]]:
+    """``["latent_dim=2,8,32", "beta=0.5,1"]`` -> {"latent_dim": [2, 8, 32], "beta": [0.5, 1]}."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise UserError(f"expected key=value1,value2,..., got '{item}' (for example latent_dim=2,8,32)")
+        if key in out:
+            raise UserError(f"parameter '{key}' is given twice; list all its values once, e.g. {key}=1,2,3")
+        out[key] = [parse_value(v) for v in split_values(text)]
+    return out
+
+
+# Which runs a sweep makes, and their directory names.
+def value_in_name(value: Any) -> str:
+    """A value as it appears in a run directory's name: short, exact, unique (repr for floats)."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=,+\-\[\]]", "_", text)
+
+
+def variant_name(values: dict[str, Any], changed: list[str]) -> str:
+    if not changed:
+        return BASE_NAME
+    return _safe_name(",".join(f"{k}={value_in_name(values[k])}" for k in changed))
+
+
+def plan_variants(
+    parameters: dict[str, list[Any]], base_values: dict[str, Any], mode: str, seeds: list[int]
+) -> list[Variant]:
+    """The runs of a sweep, base first. One-at-a-time: 1 + sum(len(values) - 1); grid: prod(len(values))."""
+    if mode not in MODES:
+        raise UserError(f"sweep mode must be one of {', '.join(MODES)}, got '{mode}'")
+    keys = list(parameters)
+    settings: list[tuple[dict[str, Any], list[str]]] = []
+    if mode == "one-at-a-time":
+        settings.append((dict(base_values), []))
+        for key in keys:
+            for value in parameters[key]:
+                if value != base_values[key]:
+                    settings.append(({**base_values, key: value}, [key]))
+    else:
+        for combo in itertools.product(*(parameters[k] for k in keys)):
+            settings.append((dict(zip(keys, combo)), list(keys)))
+    variants = []
+    for values, changed in settings:
+        group = variant_name(values, changed)
+        for seed in seeds:
+            name = group if len(seeds) == 1 else f"{group}-seed{seed}"
+            variants.append(Variant(name, values, seed, group))
+    return variants
+
+
+def define_sweep(
+    family: str,
+    parameters: dict[str, list[Any]],
+    *,
+    mode: str = "one-at-a-time",
+    seeds: int = 1,
+    base: dict[str, Any] | list[str] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+) -> Sweep:
+    """Check every variant's config and return the sweep (nothing is written or trained).
+
+    ``parameters`` maps config keys to lists of values. A key with a single value is a base
+    override, like one in ``base``. Values are coerced to the field's type (``1`` for a float
+    field becomes ``1.0``), so duplicates and the base value are recognised whatever the spelling.
+    """
+    if isinstance(base, list):
+        base = parse_overrides(base)
+    base = dict(base or {})
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {seeds}")
+    default = default_config(family)  # raises on an unknown family
+    for key in list(base):
+        _check_reserved(default, key)
+    base_config = config_for(family, base)  # the preset of the dataset the base names
+
+    swept: dict[str, list[Any]] = {}
+    seen_fields: dict[tuple[str, str], str] = {}
+    for key, values in parameters.items():
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        field_id = resolve_key(base_config, key)  # raises with the valid keys
+        _check_reserved(base_config, key)
+        if field_id in seen_fields:
+            raise UserError(f"'{key}' and '{seen_fields[field_id]}' name the same config field; sweep it once")
+        seen_fields[field_id] = key
+        if len(values) == 1:
+            base[key] = values[0]
+            continue
+        # Coerce through the config so that values compare as the run will see them.
+        canonical = []
+        for value in values:
+            try:
+                canonical.append(field_value(apply_overrides(base_config, {key: value}), key))
+            except UserError as e:
+                raise UserError(f"{key}={value_in_name(value)}: {e}") from None
+        duplicates = {value_in_name(v) for v in canonical if canonical.count(v) > 1}
+        if duplicates:
+            raise UserError(f"parameter '{key}' lists {', '.join(sorted(duplicates))} more than once")
+        swept[key] = canonical
+    if ("train", "seed") in seen_fields and seeds > 1 and seen_fields[("train", "seed")] in swept:
+        raise UserError("sweeping train.seed and --seeds together repeats the same runs; use one of them")
+    base_config = config_for(family, base)
+    first_seed = base_config.train.seed
+    seed_list = [first_seed + i for i in range(seeds)]
+
+    path = Path(out) if out else Path(base_config.train.out) / f"sweep-{family}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    created = dt.datetime.now().isoformat(timespec="seconds")
+    sweep = Sweep(family, base, swept, mode, seed_list, evaluation, path, created=created)
+    sweep.variants = plan_variants(swept, sweep.base_values(), mode, seed_list)
+    swept_seed = seen_fields.get(("train", "seed"))
+    if swept_seed in swept:
+        for variant in sweep.variants:
+            variant.seed = variant.values[swept_seed]
+    names = [v.name for v in sweep.variants]
+    if len(set(names)) != len(names):
+        raise UserError("two variants would share a run directory name; make the listed values distinct")
+    for variant in sweep.variants:  # every config is checked before anything trains
+        try:
+            check_choices(sweep.variant_config(variant, threads=1))  # the data's checks: run_sweep
+        except UserError as e:
+            raise UserError(f"variant {variant.name}: {e}") from None
+    return sweep
+
+
+def _check_reserved(config: RunConfig, key: str) -> None:
+    section, name = resolve_key(config, key)
+    if f"{section}.{name}" in RESERVED_KEYS:
+        raise UserError(f"{section}.{name} is set by the sweep for every run; use --out DIR to choose where runs go")

@@ -1,4 +1,7 @@
-"""The first thing a spawned worker process runs: it fixes the thread count and silences
+"""How a sweep's worker processes share the machine's CPU, and how each one starts.
+
+``threads_per_worker``: the cores split evenly between the parallel runs. ``set_up_worker``: the
+first thing a spawned worker process runs: it fixes the thread count and silences
 progress bars before torch and tqdm load (they read the environment when they load), tells
 the data loaders how many runs share the machine's memory (``data/memory.py``), and ties
 its life to the sweep's: on Linux the kernel kills a worker whose parent dies (``prctl``
@@ -16,8 +19,24 @@ import os
 import signal
 import sys
 
+from genimg.errors import UserError
+
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 PARALLEL_RUNS_ENV = "GENIMG_PARALLEL_RUNS"  # data/memory.py's; not imported from there, which would load torch
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``workers`` parallel runs: the cores split evenly, at least one."""
+    if workers < 1:
+        raise UserError(f"--parallel must be at least 1, got {workers}")
+    return max(1, (cores or available_cores()) // workers)
 
 
 def set_up_worker(threads: int, parent: int | None = None, runs: int = 1) -> None:

@@ -1,1 +1,1 @@
-"""The DCGAN family: ``config.py`` (no torch), ``model.py``, ``networks.py``, ``latent.py``."""
+"""The DCGAN family: ``config.py`` (no torch), ``model.py`` (the model and its latent space), ``networks.py``."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
-D_NORMS = ("batch", "spectral")
+DNorm = Literal["batch", "spectral", "none"]
+D_NORMS: tuple[DNorm, ...] = get_args(DNorm)
+Loss = Literal["bce", "hinge", "rpgan"]  # losses.py has each one's equation
+LOSSES: tuple[Loss, ...] = get_args(Loss)
 
 
 @dataclass
@@ -19,14 +23,19 @@ class DCGANConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5  # Adam's beta1; 0.5 as in the DCGAN paper
     beta2: float = 0.999
-    label_smoothing: float = 0.1  # one-sided: the real target becomes 1 - label_smoothing (0 turns it off)
+    label_smoothing: float = 0.1  # loss=bce, one-sided: the real target becomes 1 - label_smoothing (0: off)
     d_steps: int = 1  # discriminator updates per generator update
     conditional: bool = False  # condition G and D on the class label
     label_embedding: int = 16  # size of the label embedding given to G (conditional only)
     # DiffAugment (Zhao et al. 2020) before D, on real and fake alike:
     translate: float = 0.125  # shift by up to this fraction of the image size (0: off)
     cutout: float = 0.0  # blank a random square of this fraction of the image size (0: off; DiffAugment uses 0.5)
-    d_norm: str = "batch"  # the discriminator's normalisation: batch (DCGAN) or spectral (Miyato et al. 2018)
+    # the discriminator's normalisation: batch (DCGAN), spectral (Miyato et al. 2018) or none (R3GAN's choice)
+    d_norm: DNorm = "batch"
+    loss: Loss = "bce"  # bce (non-saturating), hinge, or rpgan (relativistic pairing, R3GAN): losses.py
+    # gamma of the zero-centred gradient penalties R1 (real) and R2 (fake) added to D's loss:
+    # gamma / 2 * (E||grad D(x)||^2 + E||grad D(G(z))||^2); 0: off. R3GAN pairs them with loss=rpgan.
+    penalty_gamma: float = 0.0
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.g_features < 1 or self.d_features < 1:
@@ -47,6 +56,15 @@ class DCGANConfig:
             raise UserError(f"cutout must lie in [0, 1), got {self.cutout}; 0.5 blanks a square half the image's side")
         if self.d_norm not in D_NORMS:
             raise UserError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{self.d_norm}'")
+        if self.loss not in LOSSES:
+            raise UserError(f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
+        if self.penalty_gamma < 0:
+            raise UserError(f"penalty_gamma must be 0 (off) or positive, got {self.penalty_gamma}")
+        if self.penalty_gamma > 0 and self.d_norm == "batch":
+            raise UserError(
+                "penalty_gamma needs each image's gradient on its own, which BatchNorm in D mixes; "
+                "set d_norm=none (or spectral)"
+            )
         if not 0.0 <= self.translate < 0.5:
             raise UserError(
                 f"translate must lie in [0, 0.5), got {self.translate}; 0.125 shifts 8x8 images by up to 1 pixel"
@@ -79,8 +97,8 @@ def check_data(config: DCGANConfig, spec) -> None:
 FAMILY = FamilyInfo(
     name="dcgan",
     config_cls=DCGANConfig,
-    description="DCGAN: transposed-conv generator vs. strided-conv discriminator, non-saturating loss; "
-    "class-conditional with conditional=true",
+    description="DCGAN: transposed-conv generator vs. strided-conv discriminator; non-saturating, hinge or "
+    "relativistic loss (loss=), R1/R2 penalties; class-conditional with conditional=true",
     presets=read_presets(__package__),
     model="genimg.models.dcgan.model:DCGAN",
     check_data=check_data,

@@ -8,9 +8,11 @@ logit. Weights start from N(0, 0.02) (BatchNorm scales from N(1, 0.02)).
 The number of up-sampling stages follows the image size: 8x8 grows 2 -> 4 -> 8, 28x28 grows
 7 -> 14 -> 28 and 32x32 grows 4 -> 8 -> 16 -> 32. The discriminator mirrors it.
 
-Training uses the non-saturating loss: D minimises BCE(D(x), t_real) + BCE(D(G(z)), 0) with
-t_real = 1 - label_smoothing (one-sided smoothing), G minimises BCE(D(G(z)), 1). Each
-training step does ``d_steps`` discriminator updates, then one generator update.
+Training uses the non-saturating loss by default: D minimises BCE(D(x), t_real) + BCE(D(G(z)), 0)
+with t_real = 1 - label_smoothing (one-sided smoothing), G minimises BCE(D(G(z)), 1); ``loss``
+picks the hinge loss or the relativistic pairing loss instead, and ``penalty_gamma`` adds the
+zero-centred gradient penalties R1 and R2 (losses.py). Each training step does ``d_steps``
+discriminator updates, then one generator update.
 
 The generator works in [-1, 1]; everything that leaves this module is in [0, 1].
 
@@ -26,15 +28,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch, GenerativeModel
+from genimg.models.base import Batch, GenerativeModel, eval_mode
 from genimg.models.dcgan.config import DCGANConfig
-from genimg.models.dcgan.latent import GeneratorSpace
+from genimg.models.dcgan.losses import discriminator_loss, generator_loss, gradient_penalty
 from genimg.models.dcgan.networks import Discriminator, Generator, dcgan_init, random_cutout, random_translate
+from genimg.models.latent_space import LatentSpace
 from genimg.models.stepper import Stepper, adam
 
 
@@ -63,7 +65,7 @@ class DCGAN(GenerativeModel):
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise UserError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         labels = self.check_labels(z.shape[0], labels)
-        with _eval_mode(self):
+        with eval_mode(self):
             images = self.generator(z.to(self.device), labels)
         return ((images + 1) / 2).clamp(0, 1)
 
@@ -92,16 +94,18 @@ class DCGAN(GenerativeModel):
         return [n for n, _ in self.named_parameters() if n.startswith("generator.")]
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """BCE with the real target 1 - label_smoothing (one-sided) and the fake target 0."""
-        real_target = torch.full_like(real_logits, 1.0 - self.config.label_smoothing)
-        return F.binary_cross_entropy_with_logits(real_logits, real_target) + F.binary_cross_entropy_with_logits(
-            fake_logits, torch.zeros_like(fake_logits)
-        )
+        """The config's ``loss`` for D (losses.py); bce: the real target 1 - label_smoothing, the fake 0."""
+        return discriminator_loss(self.config.loss, real_logits, fake_logits, self.config.label_smoothing)
 
-    @staticmethod
-    def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-        """Non-saturating: G maximises log D(G(z)) rather than minimising log(1 - D(G(z)))."""
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    def generator_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The config's ``loss`` for G (losses.py); bce is the non-saturating one. ``real_logits``:
+        the real images each fake is paired with (loss=rpgan only)."""
+        return generator_loss(self.config.loss, fake_logits, real_logits)
+
+    def _discriminator_input(self, images: torch.Tensor, penalised: bool) -> torch.Tensor:
+        """Augmented images for D; with a gradient penalty, a leaf that tracks its gradient (R1 / R2)."""
+        augmented = self._augment(images)
+        return augmented.detach().requires_grad_() if penalised else augmented
 
     def training_step(self, batch: Batch, stepper: Stepper) -> dict[str, Any]:
         real = batch.images * 2 - 1
@@ -109,16 +113,27 @@ class DCGAN(GenerativeModel):
         n = real.shape[0]
         # d_steps discriminator updates on this batch of real images, fresh noise each time;
         # the last fake batch then serves the generator update, as in pytorch/examples.
+        gamma = self.config.penalty_gamma
         for _ in range(self.config.d_steps):
             fake = self.generator(self._noise(n), labels)
-            real_logits = self.discriminator(self._augment(real), labels)
+            real_in = self._discriminator_input(real, gamma > 0)
+            real_logits = self.discriminator(real_in, labels)
             with self.discriminator.real_statistics_only():
-                fake_logits = self.discriminator(self._augment(fake.detach()), labels)
+                fake_in = self._discriminator_input(fake.detach(), gamma > 0)
+                fake_logits = self.discriminator(fake_in, labels)
             loss_d = self.discriminator_loss(real_logits, fake_logits)
+            if gamma > 0:  # R1 on the real images, R2 on the fakes
+                penalty = gradient_penalty(real_logits, real_in) + gradient_penalty(fake_logits, fake_in)
+                loss_d = loss_d + gamma / 2 * penalty
             stepper.step("d", loss_d)
         # D's weight gradients in the generator update would be thrown away: do not compute them.
         with _frozen(self.discriminator.parameters()), self.discriminator.real_statistics_only():
-            loss_g = self.generator_loss(self.discriminator(self._augment(fake), labels))
+            fake_logits_g = self.discriminator(self._augment(fake), labels)
+            paired = None
+            if self.config.loss == "rpgan":  # each fake against a real image, through the updated D
+                with torch.no_grad():
+                    paired = self.discriminator(self._augment(real), labels)
+            loss_g = self.generator_loss(fake_logits_g, paired)
             stepper.step("g", loss_g)
         return {
             "loss_d": loss_d.detach(),
@@ -136,7 +151,7 @@ class DCGAN(GenerativeModel):
         fake_logits = self.discriminator(fake, labels)
         return {
             "loss_d": self.discriminator_loss(real_logits, fake_logits),
-            "loss_g": self.generator_loss(fake_logits),
+            "loss_g": self.generator_loss(fake_logits, real_logits),
             "d_real": torch.sigmoid(real_logits).mean(),
             "d_fake": torch.sigmoid(fake_logits).mean(),
         }
@@ -179,7 +194,7 @@ class DCGAN(GenerativeModel):
         A conditional discriminator without labels scores each image under its most favourable class.
         """
         x = x.to(self.device) * 2 - 1
-        with _eval_mode(self):
+        with eval_mode(self):
             if not self.conditional:
                 if labels is not None:
                     self.check_labels(x.shape[0], labels)  # raises: this model has no labels
@@ -194,22 +209,27 @@ class DCGAN(GenerativeModel):
 
 
 @contextlib.contextmanager
-def _eval_mode(module: nn.Module):
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
-@contextlib.contextmanager
-def _frozen(parameters: Iterator[nn.Parameter]):
-    parameters = [p for p in parameters if p.requires_grad]
-    for p in parameters:
+def _frozen(parameters: Iterator[nn.Parameter]) -> Iterator[None]:
+    trainable = [p for p in parameters if p.requires_grad]
+    for p in trainable:
         p.requires_grad_(False)
     try:
         yield
     finally:
-        for p in parameters:
+        for p in trainable:
             p.requires_grad_(True)
+
+
+class GeneratorSpace(LatentSpace):
+    """A GAN's latent space: z decoded by the generator. There is no way back from an image."""
+
+    name = "z"
+    per_dimension = True
+    differentiable = True
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.latent_dim
+
+    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.generate(codes.to(self.device), labels)

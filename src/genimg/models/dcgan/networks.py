@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrize import ParametrizationList
 
 from genimg.models.dcgan.config import stage_sizes
 
@@ -131,12 +133,17 @@ def spectral_norm_conv(*args, **kwargs) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(nn.Conv2d(*args, **kwargs))
 
 
+def _parametrization(module: nn.Module, name: str) -> ParametrizationList:
+    """What ``nn.utils.parametrize`` installed on ``module`` for its tensor ``name``."""
+    return cast(ParametrizationList, cast(nn.ModuleDict, module.parametrizations)[name])
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: convolutions N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         # a spectrally normalised convolution keeps its raw weight as the parametrisation's original
         spectral = nn.utils.parametrize.is_parametrized(module, "weight")
-        nn.init.normal_(module.parametrizations.weight.original if spectral else module.weight, 0.0, 0.02)
+        nn.init.normal_(_parametrization(module, "weight").original if spectral else module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from genimg.config.families import FamilyInfo, read_presets
 from genimg.errors import UserError
 
-PREDICTIONS = ("epsilon", "v", "x0")
-SCHEDULES = ("linear", "cosine")
-SPACINGS = ("leading", "trailing", "linspace")
-VARIANCES = ("fixed_small", "fixed_large")
-SAMPLERS = ("ddpm", "ddim")
+# The string choices: each Literal is the one source, its tuple of names is read from it.
+Prediction = Literal["epsilon", "v", "x0"]
+Schedule = Literal["linear", "cosine"]
+Spacing = Literal["leading", "trailing", "linspace"]
+Variance = Literal["fixed_small", "fixed_large"]
+TimestepSampling = Literal["uniform", "lognormal"]
+PREDICTIONS: tuple[Prediction, ...] = get_args(Prediction)
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
+SPACINGS: tuple[Spacing, ...] = get_args(Spacing)
+VARIANCES: tuple[Variance, ...] = get_args(Variance)
+TIMESTEP_SAMPLINGS: tuple[TimestepSampling, ...] = get_args(TimestepSampling)
+PREDICTION_ALIASES: dict[str, Prediction] = {"eps": "epsilon"}  # an older name, still read from configs
+# The samplers, listed here once: `genimg sample/evaluate --sampler` and a sweep's --eval-sampler take them from here.
+Sampler = Literal["ddpm", "ddim", "dpmpp2m"]
+SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
 
 
 @dataclass
 class DiffusionConfig:
     # forward process and what the network predicts
     timesteps: int = 1000  # T, the number of noising steps
-    schedule: str = "cosine"  # linear (Ho et al.) or cosine (Nichol & Dhariwal)
-    prediction: str = "epsilon"  # epsilon, v or x0: the network's regression target (MSE)
+    schedule: Schedule = "cosine"  # linear (Ho et al.) or cosine (Nichol & Dhariwal)
+    # epsilon, v or x0: the network's regression target (MSE)
+    prediction: Prediction = field(default="epsilon", metadata={"aliases": PREDICTION_ALIASES})
+    # The noise levels training draws: uniform over the T timesteps, or lognormal as in EDM (Karras
+    # et al. 2022): ln sigma ~ N(lognormal_mean, lognormal_std^2), sigma = sqrt((1 - abar) / abar),
+    # rounded to the nearest timestep (so sampling, the bound and recovery are unchanged).
+    timestep_sampling: TimestepSampling = "uniform"
+    lognormal_mean: float = -1.2
+    lognormal_std: float = 1.2
     # the U-Net
     channels: int = 32  # base width; level i has channels * channel_mult[i]
     channel_mult: list[int] | None = None  # per-level multipliers; default 1,2 (8x8), 1,2,2 (28x28, 32x32)
@@ -36,13 +54,12 @@ class DiffusionConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100  # linear learning-rate warm-up
     # sampling defaults (each can be overridden per call to sample())
-    sampler: str = "ddpm"  # ddpm (ancestral) or ddim
+    sampler: Sampler = "ddpm"  # ddpm (ancestral), ddim, or dpmpp2m (DPM-Solver++(2M), second order)
     sample_steps: int | None = None  # None: all T steps
     eta: float = 0.0  # DDIM noise scale (0: deterministic)
-    spacing: str = "leading"  # timestep spacing with fewer steps: leading, trailing, linspace
-    variance: str = (
-        "fixed_small"  # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
-    )
+    spacing: Spacing = "leading"  # timestep spacing with fewer steps: leading, trailing, linspace
+    # DDPM reverse variance (and the bound's): fixed_small (beta_tilde) or fixed_large (beta)
+    variance: Variance = "fixed_small"
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] while sampling and in the bound
     guidance: float = 1.0  # classifier-free guidance scale (conditional models)
     quantize: bool = True  # round samples to the data's grey levels (discrete data only), as the decoder does
@@ -52,16 +69,22 @@ class DiffusionConfig:
     snap_x0: float = 0.3
     sample_batch: int = 1000  # images per network call when sampling
     # FID and sample grids during training (train.fid_every, sample_every) use this fast sampler
-    monitor_sampler: str = "ddim"
+    monitor_sampler: Sampler = "ddim"
     monitor_steps: int | None = 50  # None: all T steps
 
     def __post_init__(self) -> None:
-        if self.prediction == "eps":
-            self.prediction = "epsilon"
+        if self.prediction in PREDICTION_ALIASES:
+            self.prediction = PREDICTION_ALIASES[self.prediction]
         if self.prediction not in PREDICTIONS:
             raise UserError(f"model.prediction must be one of {', '.join(PREDICTIONS)}, got '{self.prediction}'")
         if self.schedule not in SCHEDULES:
             raise UserError(f"model.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
+        if self.timestep_sampling not in TIMESTEP_SAMPLINGS:
+            raise UserError(
+                f"model.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, got '{self.timestep_sampling}'"
+            )
+        if self.lognormal_std <= 0:
+            raise UserError(f"model.lognormal_std must be positive (e.g. 1.2), got {self.lognormal_std}")
         if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
             raise UserError(f"model.min_snr_gamma must be positive (e.g. 5) or null, got {self.min_snr_gamma}")
         if self.timesteps < 2:

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genimg.models.diffusion.schedules import NoiseSchedule, broadcast
+from genimg.rng import gaussian_noise
 
 
 def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
@@ -133,7 +134,7 @@ def variational_bound(
         img_d = img.to(device)
         x = x0[img_d]
         y = labels[img_d] if labels is not None else None
-        noise = torch.randn(x.shape, generator=generator, device=generator.device if generator else device).to(device)
+        noise = gaussian_noise(x.shape, generator, device)
         x_t = schedule.q_sample(x, t, noise)
         x0_hat = predict_x0(x_t, t, y).to(torch.float64)
         log_var_p = schedule.reverse_log_variance(t, variance)

@@ -33,15 +33,16 @@ from tqdm.auto import tqdm
 
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
-from genimg.models.base import Batch, GenerativeModel
+from genimg.models.base import Batch, GenerativeModel, eval_mode
 from genimg.models.diffusion.config import DiffusionConfig
 from genimg.models.diffusion.denoiser import ScheduleDenoiser
 from genimg.models.diffusion.latent import DDIMNoiseSpace
 from genimg.models.diffusion.likelihood import to_grid, variational_bound
-from genimg.models.diffusion.samplers import DDIMSampler, make_sampler, randn
+from genimg.models.diffusion.samplers import DDIMSampler, make_sampler
 from genimg.models.diffusion.schedules import NoiseSchedule, min_snr_weight, target, x0_and_eps
 from genimg.models.diffusion.unet import UNet
 from genimg.models.stepper import Stepper, adam
+from genimg.rng import gaussian_noise
 
 
 class DiffusionModel(GenerativeModel):
@@ -73,7 +74,7 @@ class DiffusionModel(GenerativeModel):
     def model_output(
         self,
         x_t: torch.Tensor,
-        t: torch.Tensor,
+        t: torch.Tensor | int,
         labels: torch.Tensor | None = None,
         guidance: float = 1.0,
         net: torch.nn.Module | None = None,
@@ -134,14 +135,21 @@ class DiffusionModel(GenerativeModel):
     def loss(
         self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """MSE between the network's output and its target at uniformly drawn timesteps; with
-        ``min_snr_gamma``, each timestep's term weighted by Hang et al.'s Min-SNR-gamma (2023)."""
+        """MSE between the network's output and its target at timesteps drawn uniformly (or, with
+        ``timestep_sampling="lognormal"``, at EDM's log-normal noise levels); with ``min_snr_gamma``,
+        each timestep's term weighted by Hang et al.'s Min-SNR-gamma (2023)."""
         x0 = images * 2 - 1
         n = x0.shape[0]
         gen_device = generator.device if generator is not None else x0.device
-        t = torch.randint(0, self.config.timesteps, (n,), generator=generator, device=gen_device).to(x0.device)
-        noise = randn(x0.shape, generator, x0)
+        if self.config.timestep_sampling == "lognormal":
+            log_sigma = torch.randn(n, generator=generator, device=gen_device, dtype=torch.float64)
+            log_sigma = self.config.lognormal_mean + self.config.lognormal_std * log_sigma
+            t = self.schedule.nearest_timestep(log_sigma.to(x0.device))
+        else:
+            t = torch.randint(0, self.config.timesteps, (n,), generator=generator, device=gen_device).to(x0.device)
+        noise = gaussian_noise(x0.shape, generator, x0.device, x0.dtype)
         if self.conditional:
+            assert labels is not None  # batches carry their split's labels (every ImageDataset has them)
             drop = torch.rand(n, generator=generator, device=gen_device).to(x0.device) < self.config.label_dropout
             labels = torch.where(drop, torch.full_like(labels, self.null_label), labels)
         x_t = self.schedule.q_sample(x0, t, noise)
@@ -242,9 +250,8 @@ class DiffusionModel(GenerativeModel):
         batch_size = batch_size or self.config.sample_batch
         chunks = range(0, n, batch_size)
         out = []
-        was_training = self.training
-        self.eval()
         with (
+            eval_mode(self),
             torch.inference_mode(),
             tqdm(
                 total=len(chunks) * len(chain),
@@ -258,14 +265,13 @@ class DiffusionModel(GenerativeModel):
                 x = (
                     noise[start : start + m].to(self.device, torch.float32)
                     if noise is not None
-                    else randn((m, *shape[1:]), generator, self._like())
+                    else gaussian_noise((m, *shape[1:]), generator, self.device)
                 )
                 y = labels[start : start + m] if labels is not None else None
                 for t in chain.timesteps.tolist():
                     x = chain.step(self.denoiser_output(x, t, y, guidance, net), t, x, generator=generator)
                     bar.update(1)
                 out.append(x)
-        self.train(was_training)
         images = ((torch.cat(out) + 1) / 2).clamp(0, 1)
         if (self.config.quantize if quantize is None else quantize) and self.spec.levels is not None:
             images = torch.round(images * (self.spec.levels - 1)) / (self.spec.levels - 1)
@@ -302,9 +308,6 @@ class DiffusionModel(GenerativeModel):
                 self.__dict__["_compiled"] = self.net
         return self.__dict__["_compiled"]
 
-    def _like(self) -> torch.Tensor:
-        return torch.empty(0, device=self.device)
-
     @torch.inference_mode()
     def ddim_invert(
         self,
@@ -323,13 +326,11 @@ class DiffusionModel(GenerativeModel):
         if labels is not None and not self.conditional:
             raise UserError(f"this {self.family} is not class-conditional; call ddim_invert without labels")
         chain = DDIMSampler(self.schedule, self.prediction, steps, spacing or self.config.spacing, eta=0.0, clip=False)
-        was_training = self.training
-        self.eval()
         h = x.to(self.device, torch.float32) * 2 - 1
         labels = labels.to(self.device).long() if labels is not None else None
-        for t in tqdm(chain.timesteps.flip(0).tolist(), desc="ddim inversion", leave=False, disable=not progress):
-            h = chain.invert_step(self.model_output(h, t, labels, guidance), t, h)
-        self.train(was_training)
+        with eval_mode(self):
+            for t in tqdm(chain.timesteps.flip(0).tolist(), desc="ddim inversion", leave=False, disable=not progress):
+                h = chain.invert_step(self.model_output(h, t, labels, guidance), t, h)
         return h
 
     # --- likelihood -------------------------------------------------------------------------
@@ -361,8 +362,6 @@ class DiffusionModel(GenerativeModel):
             raise UserError("a diffusion model cannot sum out missing pixels; complete them first (dps, repaint)")
         if labels is not None and not self.conditional:
             labels = None  # an unconditional model's bound does not depend on labels
-        was_training = self.training
-        self.eval()
         x0 = to_grid(x.to(self.device, torch.float32), self.levels)
         labels = labels.to(self.device).long() if labels is not None else None
         pixels = self.spec.image_size**2
@@ -373,19 +372,19 @@ class DiffusionModel(GenerativeModel):
             x0_hat, _ = x0_and_eps(self.prediction, out, x_t, self.schedule.alpha_bar(t))
             return x0_hat.clamp(-1, 1) if self.config.clip_x0 else x0_hat
 
-        terms = variational_bound(
-            predict_x0,
-            self.schedule,
-            x0,
-            labels,
-            self.levels,
-            variance=self.config.variance,
-            t_stride=t_stride,
-            max_batch=budget,
-            generator=generator,
-            progress=progress,
-        )
-        self.train(was_training)
+        with eval_mode(self):
+            terms = variational_bound(
+                predict_x0,
+                self.schedule,
+                x0,
+                labels,
+                self.levels,
+                variance=self.config.variance,
+                t_stride=t_stride,
+                max_batch=budget,
+                generator=generator,
+                progress=progress,
+            )
         key = "vlb" if t_stride <= 1 else "vlb_estimate"
         result = {key: terms["vlb"]}
         if return_terms:

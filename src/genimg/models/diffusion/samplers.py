@@ -12,6 +12,10 @@ x_prev is the sample at the next timestep of the list (or the clean image after 
   Dhariwal 2021 (beta' = 1 - abar_t / abar_t').
 - ``DDIMSampler``: Song et al. 2021, eq. 12, with noise scale ``eta`` (0: deterministic,
   1: the DDPM posterior variance), for any number of steps.
+- ``DPMSolverSampler``: DPM-Solver++(2M) (Lu et al. 2022), a second-order multistep solver of
+  the probability-flow ODE in log-SNR time, one network call per step: at 20-50 steps it draws
+  what DDIM needs several times more steps for. Its steps match diffusers'
+  ``DPMSolverMultistepScheduler`` (midpoint form, first order on the first and the last step).
 
 Timestep spacings follow diffusers (Lin et al. 2023, table 2): ``leading`` (0, k, 2k, ...
 with k = T // steps), ``trailing`` (ending at T - 1) and ``linspace`` (0 to T - 1 evenly,
@@ -27,8 +31,9 @@ import numpy as np
 import torch
 
 from genimg.errors import UserError
-from genimg.models.diffusion.config import SPACINGS, VARIANCES
+from genimg.models.diffusion.config import SAMPLERS, SPACINGS, VARIANCES
 from genimg.models.diffusion.schedules import NoiseSchedule, broadcast, check_prediction, x0_and_eps
+from genimg.rng import gaussian_noise
 
 
 def spaced_timesteps(train_timesteps: int, steps: int, spacing: str = "leading") -> torch.Tensor:
@@ -45,12 +50,6 @@ def spaced_timesteps(train_timesteps: int, steps: int, spacing: str = "leading")
     else:
         raise UserError(f"timestep spacing must be one of {', '.join(SPACINGS)}, got '{spacing}'")
     return torch.from_numpy(ts.astype(np.int64).copy())
-
-
-def randn(shape: tuple[int, ...], generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise from ``generator`` (on its own device), moved to ``like``'s device."""
-    device = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
 
 
 class Sampler:
@@ -146,7 +145,7 @@ class DDPMSampler(Sampler):
         else:
             var = beta
         if noise is None:
-            noise = randn(x_t.shape, generator, x_t)
+            noise = gaussian_noise(x_t.shape, generator, x_t.device, x_t.dtype)
         return mean + broadcast(var.sqrt(), x_t) * noise
 
 
@@ -183,7 +182,7 @@ class DDIMSampler(Sampler):
         x_prev = broadcast(ab_prev.sqrt(), x_t) * x0 + broadcast(direction, x_t) * eps
         if self.eta > 0:
             if noise is None:
-                noise = randn(x_t.shape, generator, x_t)
+                noise = gaussian_noise(x_t.shape, generator, x_t.device, x_t.dtype)
             x_prev = x_prev + broadcast(sigma, x_t) * noise
         return x_prev
 
@@ -201,6 +200,60 @@ class DDIMSampler(Sampler):
         return broadcast(ab_t.sqrt(), x_prev) * x0 + broadcast((1 - ab_t).sqrt(), x_prev) * eps
 
 
+class DPMSolverSampler(Sampler):
+    """DPM-Solver++(2M): with lambda = log(alpha / sigma) (alpha = sqrt(abar), sigma = sqrt(1 - abar)),
+    h = lambda' - lambda and the x0 predictions D0 (now) and D_prev (one step back, h_prev before),
+
+        x' = (sigma' / sigma) x - alpha' (exp(-h) - 1) (D0 + (D0 - D_prev) h / (2 h_prev)),
+
+    the exact solution of the ODE in x0 terms with x0 extrapolated linearly in lambda. The first
+    step (no history yet) and the last (to the clean image, lambda' = inf) are first order, which
+    is DDIM. The history is reset at the first timestep, so one sampler serves batch after batch."""
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction: str = "epsilon",
+        steps: int | None = None,
+        spacing: str = "leading",
+        clip: bool = True,
+    ) -> None:
+        super().__init__(schedule, prediction, steps, spacing, clip)
+        self._first = int(self.timesteps[0])
+        self._history: tuple[torch.Tensor, torch.Tensor] | None = None  # (x0 prediction, its lambda)
+
+    def _log_snr_half(self, alpha_bar: torch.Tensor) -> torch.Tensor:
+        """lambda = log(alpha / sigma) = log(abar / (1 - abar)) / 2."""
+        return 0.5 * (alpha_bar.log() - (1 - alpha_bar).log())
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if int(t) == self._first:
+            self._history = None  # a new chain
+        ab_t, ab_prev = self._alphas(t, x_t)
+        x0, _ = self.predict_x0_eps(model_output, t, x_t)
+        alpha_prev, sigma_prev, sigma_t = ab_prev.sqrt(), (1 - ab_prev).sqrt(), (1 - ab_t).sqrt()
+        lam_t = self._log_snr_half(ab_t)
+        if self.previous_timestep(t) < 0:  # to the clean image: sigma' = 0, alpha' = 1, x' = D0
+            self._history = None
+            return x0
+        lam_prev = self._log_snr_half(ab_prev)
+        h = lam_prev - lam_t
+        d = x0
+        if self._history is not None:
+            x0_before, lam_before = self._history
+            r = (lam_t - lam_before) / h
+            d = x0 + broadcast(0.5 / r, x0) * (x0 - x0_before)
+        self._history = (x0, lam_t)
+        return broadcast(sigma_prev / sigma_t, x_t) * x_t - broadcast(alpha_prev * torch.expm1(-h), x_t) * d
+
+
 def make_sampler(
     name: str,
     schedule: NoiseSchedule,
@@ -215,4 +268,6 @@ def make_sampler(
         return DDPMSampler(schedule, prediction, steps, spacing, variance, clip)
     if name == "ddim":
         return DDIMSampler(schedule, prediction, steps, spacing, eta, clip)
-    raise UserError(f"sampler must be ddpm or ddim, got '{name}'")
+    if name == "dpmpp2m":
+        return DPMSolverSampler(schedule, prediction, steps, spacing, clip)
+    raise UserError(f"sampler must be one of {', '.join(SAMPLERS)}, got '{name}'")

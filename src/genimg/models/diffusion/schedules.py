@@ -24,6 +24,7 @@ between them (Salimans & Ho 2022 for v):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -66,6 +67,12 @@ def broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class NoiseSchedule(nn.Module):
     """Betas and everything derived from them, as float64 buffers indexed by timestep 0..T-1."""
 
+    # the buffers registered in __init__
+    betas: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    alphas_cumprod_prev: torch.Tensor
+    posterior_variance: torch.Tensor
+
     def __init__(self, schedule: str = "linear", timesteps: int = 1000) -> None:
         super().__init__()
         self.kind = schedule
@@ -85,7 +92,7 @@ class NoiseSchedule(nn.Module):
             self.register_buffer(name, value, persistent=False)
         self._float32_for_mps = False  # whether the buffers are the float32 copies made for MPS
 
-    def _apply(self, fn, recurse=True):
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> NoiseSchedule:
         """Every move and cast of the module passes here (``.to``, ``.cuda``, ``.float``, ...): a
         float64 buffer cannot be moved to MPS, so there it goes as float32, cast on the CPU from
         the float64 values, which any later move elsewhere starts from again."""
@@ -106,6 +113,11 @@ class NoiseSchedule(nn.Module):
         """A draw from q(x_t | x_0) with the given standard normal ``noise``."""
         alpha_bar = broadcast(self.alpha_bar(t), x0)
         return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+
+    def nearest_timestep(self, log_sigma: torch.Tensor) -> torch.Tensor:
+        """The timesteps whose noise level sigma = sqrt((1 - abar) / abar) is nearest in log to exp(log_sigma)."""
+        table = 0.5 * (torch.log1p(-self.alphas_cumprod) - self.alphas_cumprod.log())  # increasing in t
+        return (table[None, :] - log_sigma.to(table)[:, None]).abs().argmin(dim=1)
 
     def posterior_coefficients(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(c0, ct) with mean of q(x_{t-1} | x_t, x_0) = c0 x_0 + ct x_t, for t >= 0."""

@@ -1,1 +1,2 @@
-"""The variational auto-encoder family: ``config.py`` (no torch), ``model.py``, ``networks.py``, ``latent.py``."""
+"""The variational auto-encoder family: ``config.py`` (no torch), ``model.py`` (the model and its
+latent space), ``networks.py``, ``decoders.py``, ``prior.py``."""

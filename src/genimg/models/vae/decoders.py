@@ -149,9 +149,11 @@ def make_decoder(
     name: str, levels: int | None, learn_variance: bool, sigma: float, dequantized: bool = False
 ) -> Decoder:
     if name == "categorical":
+        assert levels is not None  # config.resolve_decoder refuses it on continuous data
         return CategoricalDecoder(levels)
     if name == "bernoulli":
         return BernoulliDecoder()
     if name == "logistic":
+        assert levels is not None  # config.resolve_decoder refuses it on continuous data
         return DiscretizedLogisticDecoder(levels)
     return GaussianDecoder(learn_variance, sigma, levels if dequantized else None)

@@ -22,14 +22,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from genimg.data.spec import DataSpec
 from genimg.errors import UserError
 from genimg.models.base import Batch, GenerativeModel
+from genimg.models.latent_space import LatentSpace
 from genimg.models.stepper import Stepper, adam
+from genimg.models.vae.code_density import CodeMixture
 from genimg.models.vae.config import VAEConfig, resolve_decoder
 from genimg.models.vae.decoders import make_decoder
-from genimg.models.vae.latent import PosteriorMeanSpace
 from genimg.models.vae.networks import ConvDecoder, ConvEncoder, mlp
 from genimg.models.vae.prior import make_prior
 
@@ -51,26 +53,24 @@ class VAE(GenerativeModel):
         L = config.latent_dim
         if config.arch == "mlp":
             hidden = [config.hidden] * config.hidden_layers
-            self.encoder = mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
-            self.decoder = mlp(
+            self.encoder: nn.Module = mlp([c * h * w + label_dim, *hidden, 2 * L], config.dropout, config.activation)
+            self.decoder: nn.Module = mlp(
                 [L + label_dim, *hidden, c * h * w * self.out_per_pixel], config.dropout, config.activation
             )
         else:
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
         self.prior = make_prior(config.prior, L, config.prior_components)  # last: a normal prior draws nothing
+        self.code_density = (
+            CodeMixture(L, config.gmm_components, config.gmm_codes) if config.sampler == "gmm" else None
+        )
 
     # --- encoder / decoder ------------------------------------------------------------------
     def _one_hot(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
-        """One-hot labels for a conditional VAE; a single int stands for the same class for all n."""
-        if not self.config.conditional:
-            return None
-        if labels is None:
-            raise UserError("this VAE is class-conditional: pass labels")
-        labels = torch.as_tensor(labels, device=self.device).long()
-        if labels.dim() == 0:
-            labels = labels.expand(n)
-        return F.one_hot(labels, self.spec.num_classes).float()
+        """One-hot labels for a conditional VAE (None for an unconditional one); a single int
+        stands for the same class for all n."""
+        labels = self.check_labels(n, labels, missing="refuse", unconditional="ignore")
+        return None if labels is None else F.one_hot(labels, self.spec.num_classes).float()
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the mean and log-variance of q(z|x)."""
@@ -125,6 +125,7 @@ class VAE(GenerativeModel):
         if not self.spec.dequantized:
             return x, 0.0
         levels = self.spec.levels
+        assert levels is not None  # dequantised data is discrete data (DataSpec)
         y = (torch.round(x * (levels - 1)) + torch.rand_like(x)) / levels
         return y, -self.spec.num_pixels * math.log(levels)
 
@@ -134,7 +135,7 @@ class VAE(GenerativeModel):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         rec = self.log_px_given_z(x, self.decoder_output(z, labels)) + bin_correction
         kl = self.prior.kl(mu, logvar, z)
-        return {"log_px_z": rec, "kl": kl, "elbo": rec - kl}
+        return {"log_px_z": rec, "kl": kl, "elbo": rec - kl, "mu": mu}
 
     def log_weights(
         self,
@@ -152,11 +153,13 @@ class VAE(GenerativeModel):
         With a boolean ``keep`` (x's shape) they are the weights of log p(x_obs): p(x|z) over the
         kept pixels only, and the encoder sees ``fill`` where a pixel is missing (see
         ``log_likelihood``); the random draws are the same as without ``keep``."""
-        x, bin_correction = self.dequantize(x)
+        x, full_correction = self.dequantize(x)
+        bin_correction: torch.Tensor | float = full_correction
         seen = x
         if keep is not None:
+            assert fill is not None, "a keep mask needs the fill the encoder sees at missing pixels"
             # only observed pixels are dequantised bins whose width -log L has to be paid for
-            bin_correction = bin_correction * keep.flatten(1).float().mean(1)
+            bin_correction = full_correction * keep.flatten(1).float().mean(1)
             seen = torch.where(keep, x, fill)
         mu, logvar = self.encode(seen, labels)
         std = torch.exp(0.5 * logvar)
@@ -204,7 +207,7 @@ class VAE(GenerativeModel):
                     "give (N or 1, 1, H, W) with 1 for an observed pixel"
                 ) from None
             fill = torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
-            for _ in range(fill_steps):  # deterministic: the same fill for every chunk of samples
+            for _step in range(fill_steps):  # deterministic: the same fill for every chunk of samples
                 fill = torch.where(keep, x, self.decode(self.encode(fill, labels)[0], labels))
         lw = torch.cat(
             [self.log_weights(x, labels, min(chunk, k - start), keep=keep, fill=fill) for start in range(0, k, chunk)],
@@ -222,6 +225,8 @@ class VAE(GenerativeModel):
         """The training objective ("loss") and what the log shows beside it, as batch means."""
         labels = batch.labels if self.config.conditional else None
         terms = self.elbo_terms(batch.images, labels)
+        if self.code_density is not None and self.training:  # the training set's codes, for sampler=gmm
+            self.code_density.record(terms["mu"])
         out = {"nelbo": -terms["elbo"].mean(), "kl": terms["kl"].mean()}
         if self.config.iw_samples > 1:
             lw = self.log_weights(batch.images, labels, self.config.iw_samples, self.config.beta)
@@ -244,14 +249,23 @@ class VAE(GenerativeModel):
         n: int,
         labels: torch.Tensor | int | None = None,
         mode: str | None = None,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         **_: Any,
     ) -> torch.Tensor:
-        """Draw z from the prior (its noise scaled by ``temperature``), decode; return the decoder
-        mean, or with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""
+        """Draw z (``draw_codes``; ``temperature`` by default the config's), decode; return the
+        decoder mean, or with mode='sample' x re-sampled from p(x|z) (the lecture's optional step 3)."""
         labels = self.check_labels(n, labels)
-        z = self.prior.sample(n, self.device, temperature)
+        z = self.draw_codes(n, self.config.temperature if temperature is None else temperature)
         return self.decode(z, labels, mode=mode or self.config.sample_mode)
+
+    @torch.no_grad()
+    def draw_codes(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """n codes to decode into samples, their noise scaled by ``temperature``: from the mixture
+        fitted to the training codes (sampler=gmm, once training has recorded some), else from
+        the prior p(z)."""
+        if self.code_density is not None and self.code_density.ready:
+            return self.code_density.sample(n, temperature)
+        return self.prior.sample(n, self.device, temperature)
 
     @property
     def prefers_channels_last(self) -> bool:
@@ -263,3 +277,35 @@ class VAE(GenerativeModel):
 
     def latent_space(self, **_: Any) -> PosteriorMeanSpace:
         return PosteriorMeanSpace(self)
+
+
+class PosteriorMeanSpace(LatentSpace):
+    """A VAE's latent space: images encode to the mean of q(z|x), codes decode to the mean of p(x|z)."""
+
+    name = "posterior mean z"
+    can_encode = True
+    differentiable = True
+
+    @property
+    def per_dimension(self) -> bool:
+        """Each coordinate has an N(0, 1) prior only under the standard normal prior."""
+        return self.model.config.prior == "normal"
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes as ``sample`` draws them (the prior, or the fitted mixture with sampler=gmm)."""
+        if self.model.config.prior == "normal" and self.model.code_density is None:
+            return super().prior(n, generator)
+        with torch.random.fork_rng(devices=[]):  # a mixture draws from the global stream: seed it
+            torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
+            return self.model.draw_codes(n)
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.latent_dim
+
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        mu, _ = self.model.encode(images.to(self.device), labels)
+        return mu
+
+    def decode(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.decode(codes.to(self.device), labels)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from genimg.models.precision import in_float32
 
-ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "relu": nn.ReLU}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "relu": nn.ReLU}
 
 
 class MLP(nn.Sequential):
     """Layers in sequence, the output layer in float32: its outputs parametrise q(z|x) or p(x|z)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self[:-1]:
+        *hidden, output = self
+        for layer in hidden:
             x = layer(x)
-        return in_float32(self[-1], x)
+        return in_float32(output, x)
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, activation: str = "leaky_relu") -> MLP:

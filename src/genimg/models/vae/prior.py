@@ -62,5 +62,5 @@ class MixturePrior(nn.Module):
         return self.means[component] + self.log_stds[component].exp() * noise
 
 
-def make_prior(name: str, latent_dim: int, components: int) -> nn.Module:
+def make_prior(name: str, latent_dim: int, components: int) -> StandardNormalPrior | MixturePrior:
     return StandardNormalPrior(latent_dim) if name == "normal" else MixturePrior(latent_dim, components)

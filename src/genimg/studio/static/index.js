@@ -23,8 +23,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     const j = studio.judge;
     document.getElementById("judge-about").textContent =
       `A round is ${j.trials} trials drawn with seed ${j.seed} from ${j.runs.length} run(s)` +
-      (j.time_limit_s ? `, ${j.time_limit_s} s per trial.` : ", no time limit.") +
-      " Answers go to RUN/judgements/; `genimg judge-score RUN` reports the fooling rate.";
+      (j.time_limit_s ? `, ${j.time_limit_s} s per trial` : ", no time limit") +
+      (j.exposure.mode === "staircase" ? ", each pair shown for a time a staircase adapts per judge." : "") +
+      (j.exposure.mode === "fixed" ? `, each pair shown for ${j.exposure.ms} ms.` : "") +
+      (j.exposure.mode === "none" ? "." : "") +
+      " Answers go to RUN/judgements/; the results page and `genimg judge-score RUN` report the fooling rate.";
   } catch (error) {
     studio.fail(error);
   }

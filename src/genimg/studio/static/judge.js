@@ -1,8 +1,10 @@
 // The Judge page: blind two-alternative trials, real test image against a model's sample.
 // The judge's anonymous id comes from ?judge=, else this browser's storage, else the server.
+// In a time-limited round (HYPE) each pair is hidden after the reply's exposure_ms; the judge
+// answers after that, from memory.
 "use strict";
 
-const judge = {id: null, trial: null, shownAt: null, busy: false, timer: null, limit: null, reply: null};
+const judge = {id: null, trial: null, shownAt: null, busy: false, timer: null, exposure: null, limit: null, reply: null};
 const STORAGE_KEY = "genimg-studio-judge";
 
 function storedId() {
@@ -24,6 +26,7 @@ async function show(reply) {
   document.getElementById("judge-id").textContent = reply.judge;
   document.body.dataset.judge = reply.judge;
   clearTimeout(judge.timer);
+  clearTimeout(judge.exposure);
   const pair = document.getElementById("pair");
   const progress = document.getElementById("progress");
   if (reply.done) {
@@ -35,13 +38,17 @@ async function show(reply) {
     return;
   }
   pair.hidden = false;
+  pair.classList.add("masked"); // nothing shows until both images of the new pair have loaded
   const left = document.getElementById("left-image");
   const right = document.getElementById("right-image");
   left.src = reply.left;
   right.src = reply.right;
   await Promise.all([loaded(left), loaded(right)]);
+  pair.classList.remove("masked");
   judge.trial = reply.trial;
   judge.shownAt = performance.now();
+  document.body.dataset.exposure = reply.exposure_ms ? String(reply.exposure_ms) : "";
+  if (reply.exposure_ms) judge.exposure = setTimeout(() => pair.classList.add("masked"), reply.exposure_ms);
   judge.busy = false;
   document.body.dataset.trial = String(reply.trial);
   progress.textContent = `trial ${reply.answered + 1} of ${reply.trials}`;
@@ -63,6 +70,7 @@ async function answer(choice) {
   if (judge.busy || judge.trial === null) return;
   judge.busy = true;
   clearTimeout(judge.timer);
+  clearTimeout(judge.exposure);
   const elapsed = Math.round(performance.now() - judge.shownAt);
   try {
     const reply = await studio.api("/api/judge/answer", {judge: judge.id, trial: judge.trial, choice, response_ms: elapsed});

@@ -16,6 +16,7 @@ With a keep-mask the model scores only the observed pixels, log p(x_obs | y) (a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -106,7 +107,7 @@ def classify_images(
     n = images.shape[0]
     scores = torch.full((n, num_classes), -torch.inf, dtype=torch.float64)
     bound = ""
-    options = {"k": k, "t_stride": t_stride, "fill_steps": fill_steps}
+    options: dict[str, Any] = {"k": k, "t_stride": t_stride, "fill_steps": fill_steps}
     batches = range(0, n, batch_size)
     bar = tqdm(total=len(batches) * len(classes), desc="log p(x|y)", leave=False, disable=not progress)
     for start in batches:

@@ -80,8 +80,8 @@ def missing_rate_figure(
         colour = f"C{i}"
         line = sorted(v for s, v in by_setting.items() if s not in regions)
         if line:
-            x, mean, std = (np.asarray(a) for a in zip(*line))
-            ax.errorbar(100 * x, mean, yerr=std, color=colour, marker="o", markersize=4, capsize=3, label=name)
+            x, means, stds = (np.asarray(a) for a in zip(*line))
+            ax.errorbar(100 * x, means, yerr=stds, color=colour, marker="o", markersize=4, capsize=3, label=name)
         for setting in regions:
             if setting in by_setting:
                 fraction, mean, std = by_setting[setting]

@@ -22,9 +22,9 @@ import torch
 
 from genimg.errors import UserError
 from genimg.models.base import GenerativeModel
-from genimg.tasks.recover.degradations import Degradation, Mask
-from genimg.tasks.recover.methods import METHODS, method_seed, resolve_methods
+from genimg.tasks.recover.operators import Degradation, Mask
 from genimg.tasks.recover.options import SolverOptions
+from genimg.tasks.recover.run import METHODS, method_seed, resolve_methods
 
 STRATEGIES = {
     "marginalise": "missing pixels marginalised exactly: a bound on log p(x_obs | y)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from genimg.errors import UserError
-from genimg.tasks.recover.degradations import box_mask, random_mask
+from genimg.tasks.recover.operators import box_mask, random_mask
 
 FIXED_REGIONS = ("box", "half")
 HINT = "pass --missing with a fraction of pixels in [0, 1] (e.g. 0.5), box (a centre square) or half (the left half)"

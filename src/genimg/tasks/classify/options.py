@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from genimg.data.dataset import SPLITS
 from genimg.errors import UserError
 from genimg.tasks.classify.missing import Missing, parse_missing
-from genimg.tasks.recover.methods import METHODS
+from genimg.tasks.recover.run import METHODS
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.errors import UserError
 from genimg.evaluate.evaluator import extractor_for
 from genimg.runs.directory import RunDir
@@ -70,6 +70,7 @@ def classify_run(
 
     scored, model_keep = images, None
     if strategy == "impute":
+        assert keep is not None  # a strategy is chosen only when pixels are missing
         scored = impute_missing(
             model,
             images,
@@ -97,12 +98,14 @@ def classify_run(
     cpu = time.process_time() - cpu0
     posterior = result.posterior
     diagram = reliability(posterior, labels, options.bins)
-    baseline = None
+    baseline: dict[str, Any] | None = None  # the dataset classifier's scores, with its test accuracy
     if options.baseline:
         classifier = extractor_for(config.data, "classifier", progress=options.progress)
-        filled = mean_fill(images, keep, train.images.mean(0))
-        baseline = summary_scores(classifier.probabilities(filled), labels, options.bins)
-        baseline["classifier_test_accuracy"] = classifier.test_accuracy
+        filled = mean_fill(images, keep, train.in_memory_images.mean(0))
+        baseline = {
+            **summary_scores(classifier.probabilities(filled), labels, options.bins),
+            "classifier_test_accuracy": classifier.test_accuracy,
+        }
 
     summary = {
         "run": str(run.path),

@@ -18,25 +18,22 @@ Which views a space serves is ``supported_views`` (``views.py``). Each view is a
 takes the model (or its space), returns a small dataclass with the tensors behind the figure
 (so a notebook or a test can check them) and, given ``out``, writes the figure atomically;
 its ``draw_*`` function returns the figure itself. ``explore(run, ...)`` runs views on a run
-directory into ``RUN/explore/`` and is what ``genimg explore`` calls.
-
-    space.py            latent_space, and the checked, batched calls the views make on it
-    views.py            VIEWS, supported_views, require_view
-    paths.py            lerp, slerp (PATHS, METHODS)
-    figures.py          tables of images on genimg.plotting figures; saving a view's figure
-    reconstructions.py  interpolation.py  manifold.py  traversal.py  scatter.py   one view each
-    options.py          ExploreOptions
-    picks.py            test images picked with the seed
-    runners.py          each view on a run directory (RUNNERS)
-    run.py              explore
+directory into ``RUN/explore/`` and is what ``genimg explore`` calls. One view a module; each
+module's docstring says what it holds.
 """
 
-from genimg.tasks.explore.interpolation import Interpolation, draw_interpolation, interpolation
+from genimg.tasks.explore.interpolation import (
+    METHODS,
+    PATHS,
+    Interpolation,
+    draw_interpolation,
+    interpolation,
+    lerp,
+    slerp,
+)
 from genimg.tasks.explore.manifold import Manifold, draw_manifold, manifold
-from genimg.tasks.explore.options import BETWEEN, ExploreOptions
-from genimg.tasks.explore.paths import METHODS, PATHS, lerp, slerp
 from genimg.tasks.explore.reconstructions import Reconstructions, draw_reconstructions, reconstructions
-from genimg.tasks.explore.run import explore
+from genimg.tasks.explore.run import BETWEEN, ExploreOptions, explore
 from genimg.tasks.explore.scatter import Scatter, draw_scatter, scatter
 from genimg.tasks.explore.space import latent_space
 from genimg.tasks.explore.traversal import Traversal, draw_traversal, traversal

@@ -8,7 +8,7 @@ import torch
 
 from genimg.config.run_config import DataConfig
 from genimg.data.dataset import ImageDataset
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.errors import UserError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from genimg.evaluate.metrics.mse import mse
+from genimg.evaluate.metrics.image_scores import mse
 from genimg.evaluate.metrics.ssim import ssim
 from genimg.models.base import GenerativeModel
 from genimg.models.latent_space import LatentSpace
@@ -70,7 +70,9 @@ def draw_reconstructions(result: Reconstructions, space: LatentSpace, per_row: i
     n = result.originals.shape[0]
     scale = pixel_scale(result.originals.shape[-2])
     text_gap = math.ceil(34 / scale)  # room for two lines of scores under each reconstruction
-    cells, names, score_rows = [], [], []
+    cells: list[list[torch.Tensor | None]] = []
+    names: list[str] = []
+    score_rows: list[list[int]] = []
     for start in range(0, n, per_row):
         block = range(start, min(start + per_row, n))
         cells.append([result.originals[i] for i in block])
@@ -81,8 +83,8 @@ def draw_reconstructions(result: Reconstructions, space: LatentSpace, per_row: i
     figure, ax = tiled_figure(tiling.array, scale, top=0.9)
     ax.set_yticks(tiling.y_centres, names, fontsize=9)
     ax.set_xticks([])
-    for b, block in enumerate(score_rows):
-        for c, i in enumerate(block):
+    for b, indices in enumerate(score_rows):
+        for c, i in enumerate(indices):
             ax.text(
                 tiling.x_centres[c],
                 tiling.bottoms[2 * b + 1] + 0.3,

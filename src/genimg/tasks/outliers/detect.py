@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.io import write_json, write_text
 from genimg.plotting import save_figure
 from genimg.runs.directory import RunDir
@@ -33,7 +33,7 @@ from genimg.tasks.outliers.scored_set import ScoredSet
 from genimg.tasks.outliers.scores import complexity_bits, discriminator_scores
 from genimg.tasks.outliers.summary import detection_rows, likelihood_summary
 from genimg.tasks.outliers.tables import format_csv, format_markdown
-from genimg.train.validation import validate_config
+from genimg.train.trainer import validate_config
 
 
 def detect_outliers(
@@ -65,7 +65,7 @@ def detect_outliers(
     generator = torch.Generator().manual_seed(options.seed)
 
     test = load_split(config.data, "test", "cpu")
-    test_images = at_most(test.images, options.n, generator)
+    test_images = at_most(test.in_memory_images, options.n, generator)
     data_options = {
         "dataset": config.data.dataset,
         "classes": config.data.classes,
@@ -83,10 +83,12 @@ def detect_outliers(
     ood_sets = [s for s in ood_sets if s.images is not None]
     ood_names = [s.name for s in ood_sets]
 
-    scored = [ScoredSet("test", test_images)] + [ScoredSet(s.name, s.images) for s in ood_sets]
+    scored = [ScoredSet("test", test_images)] + [ScoredSet(s.name, s.images) for s in ood_sets if s.images is not None]
     per_image = list(scored)  # the sets whose images are scored one by one; val only gives typicality its reference
     if "typicality" in scores:
-        scored.append(ScoredSet("val", at_most(load_split(config.data, "val", "cpu").images, options.n, generator)))
+        scored.append(
+            ScoredSet("val", at_most(load_split(config.data, "val", "cpu").in_memory_images, options.n, generator))
+        )
     needs_nll = any(s in LIKELIHOOD_SCORES for s in scores)
     bound_name = None
     info: dict[str, Any] = {}
@@ -128,7 +130,11 @@ def detect_outliers(
         "orientation": "higher score = more out-of-distribution",
         "scores": {s: SCORES[s] for s in scores},
         "bound": bound_name,
-        "ood_sets": {s.name: {"description": s.description, "images": int(s.images.shape[0])} for s in ood_sets},
+        "ood_sets": {
+            s.name: {"description": s.description, "images": int(s.images.shape[0])}
+            for s in ood_sets
+            if s.images is not None
+        },
         "skipped": skipped,
         "likelihood": likelihood_summary(by_name, model.spec) if needs_nll else {},
         "settings": {**asdict(options), "ema": ema, "levels": model.spec.levels},

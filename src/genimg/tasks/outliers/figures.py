@@ -53,6 +53,7 @@ def histogram_figure(
         m_index, j = divmod(i, len(set_names))
         ax = axes[m_index * rows_per_m + j // cols][j % cols]
         if score == "typicality":
+            assert m is not None  # typicality has a panel per batch size
             inside, outside = typicality_batches(by_name, set_name, m, seed)
         else:
             inside, outside = by_name["test"].score(score), by_name[set_name].score(score)

@@ -60,7 +60,8 @@ def cached_negative_log_likelihood(
     per image, and asking for one more score, or re-running a benchmark, should not pay it again.
     The config counts because it can change the bound for the same weights (diffusion's snap_x0).
     An entry carries its SHA-256: a damaged one is computed again and rewritten, never trusted."""
-    config = asdict(model.config) if is_dataclass(model.config) else repr(model.config)
+    dataclass_config = is_dataclass(model.config) and not isinstance(model.config, type)
+    config = asdict(model.config) if dataclass_config else repr(model.config)
     fingerprint = {"family": model.family, "config": config, **options}
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
     for name, tensor in model.state_dict().items():

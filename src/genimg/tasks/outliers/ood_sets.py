@@ -153,7 +153,7 @@ def make_ood_set(
     elif name == "constant":
         images = random_levels((n, 1, 1, 1), spec.levels, generator).expand(shape).contiguous()
     elif name == "inverted":
-        images = 1 - at_most(test.images.cpu(), n, generator)
+        images = 1 - at_most(test.in_memory_images.cpu(), n, generator)
     elif name == "natural":
         images = natural_patches(spec, n, generator)
     elif name == "faces":
@@ -177,7 +177,7 @@ def _heldout(spec: DataSpec, n: int, generator: torch.Generator, data: dict) -> 
         )
     options = {k: data.get(k) for k in ("root", "image_size", "binarize")}
     splits = [load_dataset(data["dataset"], split, **options) for split in ("train", "val", "test")]
-    images = torch.cat([s.images for s in splits])
+    images = torch.cat([s.in_memory_images for s in splits])
     labels = torch.cat([s.labels for s in splits])
     unseen = sorted(set(range(splits[0].num_classes)) - set(classes))
     keep = ~torch.isin(labels, torch.as_tensor(list(classes), dtype=torch.long))
@@ -234,12 +234,14 @@ def _as_tensor(array) -> torch.Tensor:
 def _external(name: str, spec: DataSpec) -> torch.Tensor:
     """Images of another dataset: every split of npz:/folder: data, the test split of a registered one."""
     splits = ("train", "val", "test") if name.startswith(EXTERNAL_SCHEMES) else ("test",)
-    parts, first_error = [], None
+    parts: list[torch.Tensor] = []
+    first_error: UserError | None = None
     for split in splits:
         try:
-            parts.append(load_dataset(name, split, image_size=spec.image_size).images)
+            parts.append(load_dataset(name, split, image_size=spec.image_size).in_memory_images)
         except UserError as err:  # a small npz/folder may have an empty val or test split
             first_error = first_error or err
     if not parts:
+        assert first_error is not None  # every split failed, with an error
         raise first_error
     return torch.cat(parts)

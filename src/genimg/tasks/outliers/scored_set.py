@@ -30,14 +30,20 @@ class ScoredSet:
     def score(self, name: str) -> torch.Tensor:
         """Per-image score ``name`` (any score but typicality, which scores batches)."""
         if name == "nll":
-            return self.nll
+            return measured(self.nll, name)
         if name == "ratio":
-            return likelihood_ratio_score(self.nll, self.nll_background)
+            return likelihood_ratio_score(measured(self.nll, name), measured(self.nll_background, name))
         if name == "complexity":
-            return complexity_score(self.nll, self.bits)
+            return complexity_score(measured(self.nll, name), measured(self.bits, name))
         if name == "disc":
-            return self.disc
+            return measured(self.disc, name)
         raise KeyError(name)
+
+
+def measured(quantity: torch.Tensor | None, score: str) -> torch.Tensor:
+    """A per-image quantity of a set, which the detection measures before it asks for a score of it."""
+    assert quantity is not None, f"score {score} asked for a quantity that was not measured"
+    return quantity
 
 
 def typicality_batches(
@@ -46,9 +52,11 @@ def typicality_batches(
     """Typicality statistics of the test batches and of the OOD set's batches, for batches of m,
     against the val split's mean NLL. The batches are a function of (seed, m, set) only, so every
     call draws the same ones (the table and the histograms agree)."""
-    reference = float(by_name["val"].nll.mean())
+    reference = float(measured(by_name["val"].nll, "typicality").mean())
     generator = torch.Generator().manual_seed(seed * 7919 + m)
-    inside = typicality_statistic(random_batches(by_name["test"].nll, m, generator), reference)
+    inside = typicality_statistic(random_batches(measured(by_name["test"].nll, "typicality"), m, generator), reference)
     generator = torch.Generator().manual_seed(seed * 7919 + m + zlib.crc32(set_name.encode()))
-    outside = typicality_statistic(random_batches(by_name[set_name].nll, m, generator), reference)
+    outside = typicality_statistic(
+        random_batches(measured(by_name[set_name].nll, "typicality"), m, generator), reference
+    )
     return inside, outside

@@ -10,7 +10,7 @@ import torch
 
 from genimg.data.spec import DataSpec
 from genimg.evaluate.detection import detection_metrics
-from genimg.tasks.outliers.scored_set import ScoredSet, typicality_batches
+from genimg.tasks.outliers.scored_set import ScoredSet, measured, typicality_batches
 
 
 def detection_rows(
@@ -53,11 +53,11 @@ def likelihood_summary(by_name: dict[str, ScoredSet], spec: DataSpec) -> dict[st
     2019a describe); and its single most likely image's NLL with the share of test images that
     are *less* likely than it (the failure in its mild form: one blank image beating real digits)."""
     dims = spec.num_pixels
-    test_nll = by_name["test"].nll
+    test_nll = measured(by_name["test"].nll, "nll")
     median_test = float(test_nll.median())
     out = {}
     for name, item in by_name.items():
-        nll = item.nll
+        nll = measured(item.nll, "nll")
         best = float(nll.min())
         out[name] = {
             "nll_nats": float(nll.mean()),

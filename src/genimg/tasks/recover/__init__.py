@@ -8,28 +8,14 @@ RUN/recover/<task>/figure.png (one row per image: O | N | R per method), metrics
 metrics.csv (MSE, RMSE, PSNR, SSIM as mean +- std over images, N vs O and R vs O).
 Everything is deterministic given the seed.
 
-One thing per module:
-
-===================  ===================================================================
-degradations         the linear operators A, ``Degradation`` (A plus noise), masks
-image_file           a user's PNG (a mask, an image to edit) opened with one-line errors
-task                 ``TaskSpec`` (which damage, with defaults), ``make_degradation``
-options              ``SolverOptions``: the methods' knobs
-latent_optimisation  the ``latent`` method (Bora et al. 2017)
-dps                  diffusion posterior sampling (Chung et al. 2022)
-repaint              RePaint (Lugmayr et al. 2022), ``repaint_schedule``
-sdedit               SDEdit (Meng et al. 2022), also ``--task edit``
-noise                the diffusion methods' Gaussian draws
-baselines            the classical methods (identity, bicubic, tv, nlm, biharmonic, ...)
-methods              the method table: what each method solves, needs and runs
-recovery             ``recover``: degrade, solve, score, all in memory
-result               ``Recovery``, ``MethodResult``, ``score``
-figure               ``recovery_figure``
-run                  ``run_recovery``, ``run_edit`` on run directories
-===================  ===================================================================
+The operators A live in ``operators``, the solvers in ``baselines``, ``latent_optimisation`` and
+``diffusion_solvers``, their knobs in ``options``, and the task, method table, scores, figure and
+entry points in ``run``.
 """
 
-from genimg.tasks.recover.degradations import (
+from genimg.tasks.recover.diffusion_solvers import diffusion_posterior_sampling, repaint, repaint_schedule, sdedit
+from genimg.tasks.recover.latent_optimisation import LatentFit, latent_optimisation
+from genimg.tasks.recover.operators import (
     AveragePool,
     Degradation,
     GaussianBlur,
@@ -38,17 +24,26 @@ from genimg.tasks.recover.degradations import (
     LinearOperator,
     Mask,
 )
-from genimg.tasks.recover.dps import diffusion_posterior_sampling
-from genimg.tasks.recover.figure import recovery_figure
-from genimg.tasks.recover.latent_optimisation import LatentFit, latent_optimisation
-from genimg.tasks.recover.methods import METHODS, Method, available_methods, resolve_methods
 from genimg.tasks.recover.options import SolverOptions
-from genimg.tasks.recover.recovery import recover
-from genimg.tasks.recover.repaint import repaint, repaint_schedule
-from genimg.tasks.recover.result import METRIC_NAMES, MethodResult, Recovery, score
-from genimg.tasks.recover.run import load_input_image, run_edit, run_recovery
-from genimg.tasks.recover.sdedit import sdedit
-from genimg.tasks.recover.task import EDIT_TASK, TASKS, TaskSpec, make_degradation
+from genimg.tasks.recover.run import (
+    EDIT_TASK,
+    METHODS,
+    METRIC_NAMES,
+    TASKS,
+    Method,
+    MethodResult,
+    Recovery,
+    TaskSpec,
+    available_methods,
+    load_input_image,
+    make_degradation,
+    recover,
+    recovery_figure,
+    resolve_methods,
+    run_edit,
+    run_recovery,
+    score,
+)
 
 __all__ = [
     "EDIT_TASK",

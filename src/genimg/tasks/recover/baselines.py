@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from skimage import restoration
 
-from genimg.tasks.recover.degradations import Degradation
+from genimg.tasks.recover.operators import AveragePool, Degradation, GaussianBlur
 from genimg.tasks.recover.options import SolverOptions
 
 
@@ -39,7 +39,9 @@ def baseline_identity(degradation: Degradation, y: torch.Tensor, options: Solver
 
 
 def baseline_bicubic(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
-    return F.interpolate(y, scale_factor=degradation.operator.factor, mode="bicubic", align_corners=False).clamp(0, 1)
+    operator = degradation.operator
+    assert isinstance(operator, AveragePool)  # the method serves super-resolution only
+    return F.interpolate(y, scale_factor=operator.factor, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 def baseline_tv(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
@@ -62,7 +64,9 @@ def baseline_nlm(degradation: Degradation, y: torch.Tensor, options: SolverOptio
 
 
 def baseline_biharmonic(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
-    missing = (degradation.mask < 0.5).expand(y.shape[0], 1, *y.shape[-2:]).cpu().numpy()[:, 0]
+    mask = degradation.mask
+    assert mask is not None  # the method serves inpainting only
+    missing = (mask < 0.5).expand(y.shape[0], 1, *y.shape[-2:]).cpu().numpy()[:, 0]
     return _per_image(
         degradation.observed_image(y),
         lambda a, axis, holes: restoration.inpaint_biharmonic(a, holes, channel_axis=axis),
@@ -71,7 +75,9 @@ def baseline_biharmonic(degradation: Degradation, y: torch.Tensor, options: Solv
 
 
 def baseline_richardson_lucy(degradation: Degradation, y: torch.Tensor, options: SolverOptions) -> torch.Tensor:
-    psf = degradation.operator.kernel_2d.astype(np.float64)
+    operator = degradation.operator
+    assert isinstance(operator, GaussianBlur)  # the method serves deblurring only
+    psf = operator.kernel_2d.astype(np.float64)
 
     def deconvolve(array: np.ndarray, axis: int | None) -> np.ndarray:
         array = np.clip(array, 0, 1)

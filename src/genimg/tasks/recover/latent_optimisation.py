@@ -18,7 +18,8 @@ import torch
 from genimg.errors import UserError
 from genimg.models.base import GenerativeModel
 from genimg.models.latent_space import LatentSpace
-from genimg.tasks.recover.degradations import Degradation
+from genimg.rng import gaussian_noise
+from genimg.tasks.recover.operators import Degradation
 from genimg.tasks.recover.options import SolverOptions
 
 
@@ -70,7 +71,7 @@ def latent_optimisation(
     classes = model.spec.num_classes if model.conditional else 1  # a conditional model tries every label
     # (classes * n,): every label for every image
     class_labels = torch.arange(classes, device=device).repeat_interleave(n) if model.conditional else None
-    random_starts = torch.randn(restarts, 1, n, latent_dim, generator=generator).to(device)
+    random_starts = gaussian_noise((restarts, 1, n, latent_dim), generator, device, unseeded_device="cpu")
     starts = [random_starts.expand(restarts, classes, n, latent_dim)]
     if space.can_encode:  # one more start: the code of the degraded image itself (per label)
         observed = degradation.observed_image(y).to(device)
@@ -81,7 +82,7 @@ def latent_optimisation(
     num_starts = z0.shape[0]
     # Every (start, class, image) candidate is one row of a single batch.
     z = z0.reshape(-1, latent_dim).clone().requires_grad_(True)
-    labels = class_labels.repeat(num_starts) if model.conditional else None
+    labels = class_labels.repeat(num_starts) if class_labels is not None else None  # i.e. model.conditional
     copies = num_starts * classes
     operator = degradation.operator.take(torch.arange(n).repeat(copies))
     y_all = y.to(device).repeat(copies, *([1] * (y.dim() - 1)))

@@ -1,33 +1,553 @@
-"""Recovery on a run directory, what ``genimg recover`` calls: ``run_recovery`` degrades and recovers
-images of the run's dataset, ``run_edit`` applies SDEdit to a user's image. Both write
-RUN/recover/<task>/figure.png and metrics.json (and metrics.csv for a recovery), atomically."""
+"""A recovery from the damage to the files it writes, what ``genimg recover`` calls.
+
+One path, read top to bottom: the task, the method table, the scores, ``recover`` itself, the
+figure and the run-directory entry points. The pieces it composes live beside it: the operators
+A (operators.py), the methods' knobs (options.py) and the solvers (baselines.py,
+latent_optimisation.py, diffusion_solvers.py).
+
+- Tasks: ``TaskSpec`` says which damage to do, with its defaults; masks are named (random, box,
+  half) or read from a user's PNG; ``make_degradation`` builds A plus noise.
+- Methods: every ``Method`` in ``METHODS`` carries what it solves, what it needs of a model and
+  its solver, ``solve(model, degradation, y, options, generator)`` -> images in [0, 1], so running
+  a method is a lookup, never a branch on its name. Diffusion methods draw posterior *samples*;
+  ``options.posterior_samples = K`` averages K of them, an estimate of the posterior mean (the
+  minimum-MSE answer; one sample has about twice its error on the pixels the measurement leaves
+  open). Each method draws from its own seed (``method_seed``).
+- Scores: MSE, RMSE, PSNR and SSIM as mean +- std over images, of the degraded image against the
+  original ("N vs O") and of each method's answer against it ("R vs O"); ``Recovery`` holds them
+  all, as JSON, CSV and aligned text.
+- ``recover`` degrades images, runs the methods and scores both, in memory; ``run_recovery`` does
+  it on the first n images of a split of a run's dataset and writes RUN/recover/<task>/figure.png
+  (one row per image: O | N | R per method, drawn by ``recovery_figure``), metrics.json and
+  metrics.csv; ``run_edit`` applies SDEdit to a user's image (``--task edit``). Files are written
+  atomically, and everything is deterministic given the seed.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import time
+import zlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from genimg.config.run_config import DataConfig
 from genimg.data.dataset import SPLITS
-from genimg.data.splits import load_split
+from genimg.data.registry import load_split
 from genimg.errors import UserError
-from genimg.images import save_png
+from genimg.evaluate.metrics.recovery_metrics import RecoveryMetrics
+from genimg.images import save_png, to_pil
 from genimg.io import write_json, write_text
+from genimg.models.base import GenerativeModel
 from genimg.runs.directory import RunDir
 from genimg.runs.loading import load_model
-from genimg.tasks.recover.figure import recovery_figure
-from genimg.tasks.recover.image_file import open_image_file
-from genimg.tasks.recover.methods import method_seed, resolve_methods
+from genimg.tasks.recover.baselines import (
+    baseline_bicubic,
+    baseline_biharmonic,
+    baseline_identity,
+    baseline_nlm,
+    baseline_richardson_lucy,
+    baseline_tv,
+)
+from genimg.tasks.recover.diffusion_solvers import DEFAULT_STRENGTH, sdedit, solve_dps, solve_repaint, solve_sdedit
+from genimg.tasks.recover.latent_optimisation import latent_optimisation_refusal, solve_latent
+from genimg.tasks.recover.operators import (
+    AveragePool,
+    Degradation,
+    GaussianBlur,
+    Greyscale,
+    Identity,
+    LinearOperator,
+    Mask,
+    box_mask,
+    check_rate,
+    half_mask,
+    random_mask,
+)
 from genimg.tasks.recover.options import SolverOptions
-from genimg.tasks.recover.recovery import recover
-from genimg.tasks.recover.result import Recovery
-from genimg.tasks.recover.sdedit import DEFAULT_STRENGTH, sdedit
-from genimg.tasks.recover.task import EDIT_TASK, TASKS, TaskSpec, make_degradation
+
+# ---------------------------------------------------------------------------- tasks
+
+TASKS = ("denoise", "inpaint", "superres", "deblur", "colorize")
+EDIT_TASK = "edit"  # SDEdit on a user's image: no degradation, so it is not one of TASKS
+DEFAULT_DENOISE_SIGMA = 0.3
+DEFAULT_RATE = 0.5
+DEFAULT_FACTOR = 2
+DEFAULT_BLUR_SIGMA = 1.0
+MASK_KINDS = ("random", "box", "half")
+
+
+@dataclass
+class TaskSpec:
+    """What damage to do. Fields left None take the task's default; setting one the task does
+    not use is an error (it would silently do nothing)."""
+
+    task: str
+    sigma: float | None = None  # noise std in [0, 1] units: 0.3 for denoise, 0 (none) otherwise
+    mask: str | None = None  # inpaint: random (default), box, half, or a PNG path
+    rate: float | None = None  # inpaint with a random mask: fraction of pixels removed (0.5)
+    factor: int | None = None  # superres: average-pooling factor (2)
+    blur_sigma: float | None = None  # deblur: std of the Gaussian kernel in pixels (1.0)
+
+    def resolved(self) -> TaskSpec:
+        if self.task not in TASKS:
+            raise UserError(f"unknown task '{self.task}'; choose one of {', '.join(TASKS + (EDIT_TASK,))}")
+        uses = {"mask": "inpaint", "rate": "inpaint", "factor": "superres", "blur_sigma": "deblur"}
+        for name, task in uses.items():
+            if getattr(self, name) is not None and self.task != task:
+                raise UserError(f"--{name.replace('_', '-')} applies to --task {task}, not --task {self.task}")
+        sigma = self.sigma if self.sigma is not None else (DEFAULT_DENOISE_SIGMA if self.task == "denoise" else 0.0)
+        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+            raise UserError(f"--sigma is a noise standard deviation in [0, 1] units and must be >= 0, got {sigma}")
+        if self.task == "denoise" and sigma == 0:
+            raise UserError("denoising needs noise: pass --sigma > 0 (e.g. 0.3)")
+        mask = (self.mask or "random") if self.task == "inpaint" else None
+        rate = self.rate
+        if self.task == "inpaint" and mask == "random":
+            rate = check_rate(DEFAULT_RATE if rate is None else rate)
+        factor = self.factor if self.factor is not None else (DEFAULT_FACTOR if self.task == "superres" else None)
+        if factor is not None and (not isinstance(factor, int) or factor < 2):
+            raise UserError(f"--factor must be an integer >= 2, got {factor}")
+        blur = self.blur_sigma
+        if blur is None and self.task == "deblur":
+            blur = DEFAULT_BLUR_SIGMA
+        if blur is not None and not blur > 0:
+            raise UserError(f"--blur-sigma must be positive, got {blur}")
+        return TaskSpec(self.task, float(sigma), mask, rate, factor, blur)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def open_image_file(path: str | Path, what: str, hint: str) -> Image.Image:
+    """The image at ``path``, decoded. ``what`` names it in errors ("mask", "input image") and
+    ``hint`` says what to pass instead when it is missing or unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist; {hint}")
+    try:
+        image = Image.open(path)
+        image.load()  # decode now: Pillow opens lazily, and a broken file would fail later, far from here
+    except Exception as e:  # Pillow raises several types for unreadable files
+        raise UserError(f"cannot read {what} {path} as an image ({e}); {hint}") from None
+    return image
+
+
+def load_mask(path: str | Path, height: int, width: int) -> torch.Tensor:
+    """(1, 1, H, W) from a PNG of exactly H x W pixels: white (> 50% grey) keeps, black removes."""
+    hint = f"pass --mask random, box, half or the path of a PNG of {width}x{height} pixels"
+    image = open_image_file(path, "mask file", hint)
+    if image.size != (width, height):
+        raise UserError(
+            f"mask {path} is {image.size[0]}x{image.size[1]} pixels but the model's images are {width}x{height}; "
+            f"draw the mask at {width}x{height} (white keeps a pixel, black removes it)"
+        )
+    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy((grey > 0.5).astype(np.float32))[None, None]
+
+
+def make_mask(
+    kind: str, n: int, height: int, width: int, rate: float | None, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A keep-mask by name (random, box, half) or from a PNG path."""
+    if kind == "random":
+        return random_mask(n, height, width, 0.5 if rate is None else rate, generator)
+    if rate is not None:
+        raise UserError(f"--rate applies to --mask random only; --mask {kind} removes a fixed region")
+    if kind == "box":
+        return box_mask(height, width)
+    if kind == "half":
+        return half_mask(height, width)
+    if kind.lower().endswith(".png") or Path(kind).exists():
+        return load_mask(kind, height, width)
+    raise UserError(f"unknown mask '{kind}'; choose one of {', '.join(MASK_KINDS)} or the path of a PNG")
+
+
+def make_degradation(
+    spec: TaskSpec, image_shape: tuple[int, int, int], n: int, generator: torch.Generator | None = None
+) -> Degradation:
+    """The degradation of a (resolved) task for n images of shape (C, H, W)."""
+    spec = spec.resolved()
+    channels, height, width = image_shape
+    assert spec.sigma is not None  # resolved() sets every field its task uses
+    operator: LinearOperator
+    if spec.task == "denoise":
+        operator = Identity()
+    elif spec.task == "inpaint":
+        assert spec.mask is not None
+        operator = Mask(make_mask(spec.mask, n, height, width, spec.rate, generator))
+    elif spec.task == "superres":
+        assert spec.factor is not None
+        if height % spec.factor or width % spec.factor:
+            raise UserError(
+                f"--factor {spec.factor} does not divide the image size {height}x{width}; "
+                f"pick a divisor (2 for 8x8 digits)"
+            )
+        operator = AveragePool(spec.factor)
+    elif spec.task == "deblur":
+        assert spec.blur_sigma is not None
+        operator = GaussianBlur(spec.blur_sigma)
+    else:  # colorize
+        if channels != 3:
+            raise UserError(
+                f"colorize needs a model of RGB images; this one makes {channels}-channel images; "
+                f"choose one of {', '.join(t for t in TASKS if t != 'colorize')} "
+                f"or train on an RGB dataset (e.g. cifar10)"
+            )
+        operator = Greyscale()
+    return Degradation(operator, spec.sigma)
+
+
+# ---------------------------------------------------------------------------- methods
+
+# (model or None, degradation, measurements y, options, generator) -> recovered images in [0, 1]
+Solver = Callable[
+    [GenerativeModel | None, Degradation, torch.Tensor, SolverOptions, torch.Generator | None], torch.Tensor
+]
+Baseline = Callable[[Degradation, torch.Tensor, SolverOptions], torch.Tensor]
+# A generative method's solver: a Solver that needs the model (``method_refusal`` refuses None first).
+GenerativeSolver = Callable[
+    [GenerativeModel, Degradation, torch.Tensor, SolverOptions, torch.Generator | None], torch.Tensor
+]
+
+
+def _classical(baseline: Baseline) -> Solver:
+    """A baseline as a solver: it needs no model and draws nothing."""
+    return lambda model, degradation, y, options, generator: baseline(degradation, y, options)
+
+
+def _with_model(solve: GenerativeSolver) -> Solver:
+    """A generative solver as a Solver, which is called with a model (never None) for it."""
+
+    def solve_with_model(
+        model: GenerativeModel | None,
+        degradation: Degradation,
+        y: torch.Tensor,
+        options: SolverOptions,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        assert model is not None, "a generative method needs a model"
+        return solve(model, degradation, y, options, generator)
+
+    return solve_with_model
+
+
+def _posterior_mean(draw: GenerativeSolver) -> Solver:
+    """A diffusion solver that averages ``options.posterior_samples`` draws."""
+
+    def solve(
+        model: GenerativeModel | None,
+        degradation: Degradation,
+        y: torch.Tensor,
+        options: SolverOptions,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        assert model is not None, "a generative method needs a model"
+        return torch.stack(
+            [draw(model, degradation, y, options, generator) for _ in range(options.posterior_samples)]
+        ).mean(0)
+
+    return solve
+
+
+def _denoiser_refusal(name: str) -> Callable[[GenerativeModel], str | None]:
+    return lambda model: model.refusal("denoiser", name)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kind: str  # "classical" or "generative"
+    tasks: tuple[str, ...]  # tasks it solves
+    description: str
+    solve: Solver
+    # For a generative method: model -> None if the model can run it, else why not (by capability).
+    refusal: Callable[[GenerativeModel], str | None] | None = None
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("identity", "classical", TASKS, "the degraded image itself", _classical(baseline_identity)),
+        Method("bicubic", "classical", ("superres",), "bicubic upsampling", _classical(baseline_bicubic)),
+        Method("tv", "classical", ("denoise",), "total-variation denoising (Chambolle)", _classical(baseline_tv)),
+        Method("nlm", "classical", ("denoise",), "non-local means with the known sigma", _classical(baseline_nlm)),
+        Method("biharmonic", "classical", ("inpaint",), "biharmonic inpainting", _classical(baseline_biharmonic)),
+        Method(
+            "richardson-lucy",
+            "classical",
+            ("deblur",),
+            "Richardson-Lucy deconvolution with the known kernel",
+            _classical(baseline_richardson_lucy),
+        ),
+        Method(
+            "latent",
+            "generative",
+            TASKS,
+            "latent optimisation (Bora et al. 2017)",
+            _with_model(solve_latent),
+            latent_optimisation_refusal,
+        ),
+        Method(
+            "dps",
+            "generative",
+            TASKS,
+            "diffusion posterior sampling (Chung et al. 2022)",
+            _posterior_mean(solve_dps),
+            _denoiser_refusal("dps"),
+        ),
+        Method(
+            "repaint",
+            "generative",
+            ("inpaint",),
+            "RePaint (Lugmayr et al. 2022)",
+            _posterior_mean(solve_repaint),
+            _denoiser_refusal("repaint"),
+        ),
+        Method(
+            "sdedit",
+            "generative",
+            TASKS,
+            "SDEdit (Meng et al. 2022)",
+            _posterior_mean(solve_sdedit),
+            _denoiser_refusal("sdedit"),
+        ),
+    ]
+}
+
+
+def method_refusal(method: Method, model: GenerativeModel | None) -> str | None:
+    """None if ``model`` (None: no model) can run ``method``, else why not."""
+    if method.refusal is None:
+        return None
+    if model is None:
+        return f"{method.name} needs a trained model, and none was given"
+    return method.refusal(model)
+
+
+def available_methods(task: str, model: GenerativeModel | None) -> list[str]:
+    return [m.name for m in METHODS.values() if task in m.tasks and method_refusal(m, model) is None]
+
+
+def resolve_methods(names: list[str] | None, task: str, model: GenerativeModel | None) -> list[str]:
+    """The methods to run: all that serve this task and model, or the named ones, checked."""
+    valid = available_methods(task, model)
+    if not names or names == ["all"]:
+        return valid
+    for name in names:
+        if name not in METHODS:
+            raise UserError(f"unknown method '{name}'; choose from {', '.join(valid)} (for --task {task})")
+        method = METHODS[name]
+        reason = method_refusal(method, model)
+        if reason is not None:
+            raise UserError(f"{reason}; for --task {task} choose from {', '.join(valid)}")
+        if task not in method.tasks:
+            raise UserError(f"method '{name}' does not solve --task {task}; choose from {', '.join(valid)}")
+    return list(dict.fromkeys(names))
+
+
+def method_seed(seed: int, name: str) -> int:
+    """A seed per method, so adding or removing a method leaves the others' draws unchanged."""
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+
+
+# ---------------------------------------------------------------------------- scores
+
+METRIC_NAMES = ("mse", "rmse", "psnr", "ssim")
+
+
+def score(recovered: torch.Tensor, originals: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (over images, ddof = 0) of MSE, RMSE, PSNR and SSIM.
+    An exact image's infinite PSNR is left out of both, and counted in ``num_infinite``."""
+    metrics = RecoveryMetrics()
+    metrics.update(recovered.float().cpu(), originals.float().cpu())
+    table = {}
+    for name, scores in metrics.compute().items():
+        finite = scores.per_image[torch.isfinite(scores.per_image)]
+        std = float(finite.std(unbiased=False)) if finite.numel() else math.nan
+        table[name] = {"mean": scores.mean, "std": std, "num_infinite": scores.num_infinite}
+    return table
+
+
+@dataclass
+class MethodResult:
+    name: str
+    kind: str
+    images: torch.Tensor
+    recovered: dict[str, dict[str, float]]  # R vs O
+    cpu_s: float
+    wall_s: float
+
+
+@dataclass
+class Recovery:
+    task: TaskSpec
+    originals: torch.Tensor
+    observed: torch.Tensor  # N: the measurement as an image in [0, 1]
+    mask: torch.Tensor | None
+    degraded: dict[str, dict[str, float]]  # N vs O
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def best(self, kind: str, metric: str = "psnr") -> tuple[str, float] | None:
+        scored = [(r.recovered[metric]["mean"], name) for name, r in self.methods.items() if r.kind == kind]
+        if not scored:
+            return None
+        value, name = max(scored)
+        return name, value
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.info,
+            "task": self.task.task,
+            "degradation": self.task.to_dict(),
+            "n": int(self.originals.shape[0]),
+            "metrics": list(METRIC_NAMES),
+            "degraded": self.degraded,
+            "methods": {
+                name: {
+                    "kind": r.kind,
+                    "description": METHODS[r.name].description,
+                    "degraded": self.degraded,
+                    "recovered": r.recovered,
+                    "cpu_s": round(r.cpu_s, 3),
+                    "wall_s": round(r.wall_s, 3),
+                }
+                for name, r in self.methods.items()
+            },
+        }
+        generative, classical = self.best("generative"), self.best("classical")
+        out["best"] = {
+            "generative": {"method": generative[0], "psnr": generative[1]} if generative else None,
+            "classical": {"method": classical[0], "psnr": classical[1]} if classical else None,
+            "psnr_gain_db": generative[1] - classical[1] if generative and classical else None,
+        }
+        return out
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        header = ["method", "kind", "compare"] + [f"{m}_{s}" for m in METRIC_NAMES for s in ("mean", "std")] + ["cpu_s"]
+        writer.writerow(header)
+        for name, r in self.methods.items():
+            for compare, table in (("N vs O", self.degraded), ("R vs O", r.recovered)):
+                cells = [f"{table[m][s]:.6g}" for m in METRIC_NAMES for s in ("mean", "std")]
+                writer.writerow([name, r.kind, compare, *cells, f"{r.cpu_s:.3f}"])
+        return buffer.getvalue()
+
+    def format_table(self) -> str:
+        """The table as aligned text, for the terminal."""
+        titles = " ".join(f"{m.upper():>17s}" for m in METRIC_NAMES)
+        lines = [f"{'method':16s} {'kind':10s} {'':6s} {titles} {'cpu s':>8s}"]
+
+        def row(label: str, kind: str, compare: str, table: dict, cpu: str) -> str:
+            cells = " ".join(
+                f"{table[m]['mean']:8.4f} ± {table[m]['std']:6.4f}"
+                if m != "psnr"
+                else f"{table[m]['mean']:8.2f} ± {table[m]['std']:6.2f}"
+                for m in METRIC_NAMES
+            )
+            return f"{label:16s} {kind:10s} {compare:6s} {cells} {cpu:>8s}"
+
+        lines.append(row("(degraded)", "", "N vs O", self.degraded, ""))
+        for name, r in self.methods.items():
+            lines.append(row(name, r.kind, "R vs O", r.recovered, f"{r.cpu_s:.1f}"))
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- recovery
+
+
+def recover(
+    model: GenerativeModel | None,
+    originals: torch.Tensor,
+    spec: TaskSpec,
+    methods: list[str] | None = None,
+    options: SolverOptions | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Recovery:
+    """Degrade ``originals`` as ``spec`` says, recover them with each method, score both.
+
+    ``model`` may be None when only classical methods are asked for. Deterministic given
+    ``seed``: the damage is drawn from it, and each method gets its own stream derived from it.
+    """
+    spec = spec.resolved()
+    options = options or SolverOptions()
+    names = resolve_methods(methods, spec.task, model)
+    originals = originals.detach().float().cpu()
+    damage = torch.Generator().manual_seed(seed)
+    channels, height, width = originals.shape[1:]
+    degradation = make_degradation(spec, (channels, height, width), originals.shape[0], damage)
+    y = degradation.measure(originals, damage)
+    observed = degradation.observed_image(y)
+    result = Recovery(spec, originals, observed, degradation.mask, score(observed, originals))
+    y_model = y.to(model.device) if model is not None else y  # generative methods measure on the model's device
+    for name in names:
+        method = METHODS[name]
+        if progress:
+            progress(name)
+        generator = torch.Generator().manual_seed(method_seed(seed, name))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        measured = y_model if method.kind == "generative" else y
+        images = method.solve(model, degradation, measured, options, generator).cpu()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        result.methods[name] = MethodResult(name, method.kind, images, score(images, originals), cpu, wall)
+    return result
+
+
+# ---------------------------------------------------------------------------- figure
+
+MISSING_COLOUR = (0.85, 0.25, 0.25)  # how removed pixels are drawn in the "degraded" column
+HEADER_HEIGHT = 16  # pixels above the images, for the column labels
+
+
+def _as_rgb(images: torch.Tensor) -> torch.Tensor:
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def recovery_figure(
+    columns: dict[str, torch.Tensor],
+    mask: torch.Tensor | None = None,
+    mask_column: str | None = None,
+    max_height: int = 4096,
+) -> Image.Image:
+    """One row per image, one labelled column per entry of ``columns`` (each NCHW in [0, 1]),
+    upscaled with nearest-neighbour. Pixels a mask removed are drawn in red in ``mask_column``
+    (they are zero in the data, which on digits would look like background)."""
+    n, _, height, width = next(iter(columns.values())).shape
+    scale = max(1, min(max(1, 48 // width), (max_height - HEADER_HEIGHT) // max(1, n * (height + 2))))
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = {name: int(measure.textlength(name, font=font)) + 6 for name in columns}
+    cell_w, cell_h = width * scale, height * scale
+    col_w = {name: max(cell_w + 4, label_width[name]) for name in columns}
+    figure = Image.new("RGB", (sum(col_w.values()), HEADER_HEIGHT + n * (cell_h + 2) + 2), "white")
+    draw = ImageDraw.Draw(figure)
+    left = 0
+    for name, images in columns.items():
+        draw.text((left + (col_w[name] - label_width[name]) // 2 + 3, 2), name, fill="black", font=font)
+        rgb = _as_rgb(images.detach().float().cpu().clamp(0, 1))
+        if mask is not None and name == mask_column:
+            missing = (mask.expand(n, 1, height, width) < 0.5).expand(-1, 3, -1, -1)
+            colour = torch.tensor(MISSING_COLOUR).view(1, 3, 1, 1).expand_as(rgb)
+            rgb = torch.where(missing, colour, rgb)
+        cell_left = left + (col_w[name] - cell_w) // 2
+        for i in range(n):
+            figure.paste(to_pil(rgb[i], scale), (cell_left, HEADER_HEIGHT + i * (cell_h + 2) + 2))
+        left += col_w[name]
+    return figure
+
+
+# ---------------------------------------------------------------------------- run directories
 
 
 def _load_images(data: DataConfig, split: str, n: int) -> torch.Tensor:
@@ -64,7 +584,7 @@ def run_recovery(
     config = run.config()
     model = load_model(run.path, ema=ema)
     names = resolve_methods(methods, spec.task, model)  # fail before loading the data
-    make_degradation(spec, tuple(run.spec().image_shape), 1)  # likewise for tasks the data cannot serve
+    make_degradation(spec, run.spec().image_shape, 1)  # likewise for tasks the data cannot serve
     originals = _load_images(config.data, split, n)
     result = recover(model, originals, spec, names, options, seed, progress)
     result.info.update(
@@ -94,7 +614,7 @@ def load_input_image(path: str | Path, image_shape: tuple[int, int, int]) -> tor
     to the model's size and converted to its channels."""
     image = open_image_file(path, "input image", "pass a PNG")
     channels, height, width = image_shape
-    image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BOX)
+    image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.BOX)
     array = np.asarray(image, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array)[None, None] if channels == 1 else torch.from_numpy(array).permute(2, 0, 1)[None]
     return tensor.contiguous()
@@ -121,7 +641,7 @@ def run_edit(
         raise UserError(f"--n must be at least 1, got {n}")
     options = SolverOptions(strength=strength, steps=steps)  # validates strength and steps
     steps = options.steps or options.sdedit_steps
-    image = load_input_image(input_path, tuple(run.spec().image_shape))
+    image = load_input_image(input_path, run.spec().image_shape)
     generator = torch.Generator().manual_seed(method_seed(seed, "sdedit"))
     edits = sdedit(model, image.repeat(n, 1, 1, 1), strength=options.strength, steps=steps, generator=generator).cpu()
     out_dir = Path(out) if out else run.path / "recover" / EDIT_TASK
