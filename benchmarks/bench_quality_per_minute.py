@@ -1199,7 +1199,8 @@ def main() -> None:
                         save()
         agg = [a for a in aggregate(results["rows"]) if a["family"] == family]
         if agg:
-            figure(family, agg, out / f"{family}.png", f"{family} on {DATASET}\n" + describe_machine(mach))
+            title = f"{family} on {DATASET}\n" + describe_machine(mach).replace("; GEMM", ";\nGEMM")
+            figure(family, agg, out / f"{family}.png", title)
     save()
     print()
     print(table(results["table"]))

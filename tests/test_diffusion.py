@@ -197,6 +197,7 @@ def test_dpm_solver_chain_matches_diffusers(prediction, schedule_kind, steps):
             # magnifies that rounding by 1 / alpha (up to ~150) at the noisy end of the chain
             torch.testing.assert_close(x_ours, x_ref, atol=1e-4, rtol=1e-4)
 
+
 def test_ddpm_last_step_adds_no_noise_and_others_do():
     schedule = NoiseSchedule("linear", 100)
     sampler = DDPMSampler(schedule)
@@ -439,9 +440,9 @@ def test_trainer_ema_copies_the_schedule_and_averages_weights():
 def test_power_ema_follows_edm2_and_resumes_exactly(tmp_path):
     """EDM2's power-function EMA: gamma from sigma_rel as in their code, decay (1 - 1/n)^(gamma + 1)
     (the first update copies the weights); a trained run resumed halfway ends with the same EMA."""
-    from conftest import quick_overrides
     from safetensors.torch import load_file
 
+    from conftest import quick_overrides
     from genimg.train import apply_overrides, default_config, resume_config, train
     from genimg.train.ema import EMA, power_ema_gamma
 
@@ -634,6 +635,22 @@ def test_min_snr_weighting_follows_hang_et_al():
     model.config.min_snr_gamma = 1e9  # every weight 1 for epsilon: the same number
     weighted = model.loss(images, None, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(weighted, plain, rtol=1e-5, atol=1e-7)
+
+
+def test_lognormal_timestep_sampling_draws_edm_noise_levels(monkeypatch):
+    """timestep_sampling=lognormal: ln sigma ~ N(mean, std) rounded to the nearest timestep, so the
+    drawn timesteps' median noise level is exp(mean); uniform stays the draw it always was."""
+    schedule = NoiseSchedule("cosine", 1000)
+    sigma = ((1 - schedule.alphas_cumprod) / schedule.alphas_cumprod).sqrt()
+    assert schedule.nearest_timestep(sigma[[0, 17, 999]].log()).tolist() == [0, 17, 999]
+    model = tiny_model(timesteps=1000, timestep_sampling="lognormal", lognormal_mean=-1.2, lognormal_std=1.2)
+    drawn = []
+    monkeypatch.setattr(model.net, "forward", lambda x, t, labels=None: drawn.append(t) or torch.zeros_like(x))
+    model.loss(torch.rand(4000, 1, 8, 8), None, generator=torch.Generator().manual_seed(0))
+    median = sigma[torch.cat(drawn)].log().median()
+    assert median == pytest.approx(-1.2, abs=0.05)
+    with pytest.raises(UserError, match="timestep_sampling"):
+        DiffusionConfig(timestep_sampling="beta")
 
 
 def test_compiled_sampling_falls_back_with_one_line_where_torch_compile_fails(monkeypatch, capsys):

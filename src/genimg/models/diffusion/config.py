@@ -80,9 +80,8 @@ class DiffusionConfig:
         if self.schedule not in SCHEDULES:
             raise UserError(f"model.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
         if self.timestep_sampling not in TIMESTEP_SAMPLINGS:
-            raise UserError(
-                f"model.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, got '{self.timestep_sampling}'"
-            )
+            choices = ", ".join(TIMESTEP_SAMPLINGS)
+            raise UserError(f"model.timestep_sampling must be one of {choices}, got '{self.timestep_sampling}'")
         if self.lognormal_std <= 0:
             raise UserError(f"model.lognormal_std must be positive (e.g. 1.2), got {self.lognormal_std}")
         if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:

@@ -61,9 +61,7 @@ class VAE(GenerativeModel):
             self.encoder = ConvEncoder(c + label_dim, h, config.conv_channels, 2 * L)
             self.decoder = ConvDecoder(L + label_dim, c * self.out_per_pixel, h, config.conv_channels)
         self.prior = make_prior(config.prior, L, config.prior_components)  # last: a normal prior draws nothing
-        self.code_density = (
-            CodeMixture(L, config.gmm_components, config.gmm_codes) if config.sampler == "gmm" else None
-        )
+        self.code_density = CodeMixture(L, config.gmm_components, config.gmm_codes) if config.sampler == "gmm" else None
 
     # --- encoder / decoder ------------------------------------------------------------------
     def _one_hot(self, labels: torch.Tensor | int | None, n: int) -> torch.Tensor | None:
