@@ -41,9 +41,8 @@ class DataConfig:
     binarize: float | None = None  # static binarisation threshold, e.g. 0.5
     classes: list[int] | None = None  # keep only these labels (e.g. train on 0-8)
     limit: int | None = None  # keep the first N images of each split
-    dequantize: Dequantize = (
-        "none"  # none, or uniform: a continuous density sees x + U(0, 1) per grey level (see models)
-    )
+    # none, or uniform: a continuous density sees x + U(0, 1) per grey level (see models)
+    dequantize: Dequantize = "none"
     # A training split larger than this as float32 stays in its memory-mapped uint8 cache
     # (folder:PATH) and is streamed through a DataLoader (train/loader.py); null: a quarter of
     # the machine's memory (and of the GPU's on CUDA), shared between a sweep's parallel runs.
