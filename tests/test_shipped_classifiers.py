@@ -36,8 +36,10 @@ class Trained(Exception):
 
 
 @pytest.fixture(autouse=True)
-def no_training(monkeypatch):
-    """Training a classifier is a failure here unless a test expects it (then it raises Trained)."""
+def no_training(monkeypatch, tmp_path):
+    """Training a classifier is a failure here unless a test expects it (then it raises Trained).
+    An empty cache of its own, so a classifier another test trained cannot stand in for training."""
+    monkeypatch.setenv("GENIMG_CACHE", str(tmp_path / "genimg-cache"))
 
     def refuse(*args, **kwargs):
         raise Trained
