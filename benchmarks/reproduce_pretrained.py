@@ -45,14 +45,30 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "genimg" / "pretrained"
 INDEX = PACKAGE / "index.json"
 
-# name -> (family, overrides): the recipe of each shipped model, the family's preset for the dataset.
+# name -> (family, overrides): the recipe of each shipped model, the family's preset for the dataset
+# when it was shipped. The mnist-sample presets have changed since (issue 22: the recipes chosen at
+# equal CPU time); the shipped models keep the recipe they were trained with, written out here as
+# the overrides that turn today's preset back into it, so `check` still reproduces them bit for bit.
+# Shipping a model of today's preset: drop those overrides and run `ship`.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "vae-digits": ("vae", []),
     "dcgan-digits": ("dcgan", []),
     "diffusion-digits": ("diffusion", []),
-    "vae-mnist-sample": ("vae", ["dataset=mnist-sample"]),
-    "dcgan-mnist-sample": ("dcgan", ["dataset=mnist-sample"]),
-    "diffusion-mnist-sample": ("diffusion", ["dataset=mnist-sample"]),
+    "vae-mnist-sample": (
+        "vae",
+        ["dataset=mnist-sample", "latent_dim=8", "beta=1.0", "prior=mog", "sampler=prior", "gmm_components=10"]
+        + ["temperature=1.0"],
+    ),
+    "dcgan-mnist-sample": (
+        "dcgan",
+        ["dataset=mnist-sample", "fid_every=25", "lr_g=2e-4", "lr_d=2e-4", "beta1=0.5", "beta2=0.999"]
+        + ["conditional=false", "d_norm=batch", "loss=bce"],
+    ),
+    "diffusion-mnist-sample": (
+        "diffusion",
+        ["dataset=mnist-sample", "ema_sigma_rel=null", "prediction=epsilon", "channels=32", "min_snr_gamma=null"]
+        + ["lr=1e-3", "sampler=ddpm", "sample_steps=null", "monitor_sampler=ddim"],
+    ),
 }
 # Bit-exact training needs a fixed thread count (reductions split differently across threads)
 # and a fixed device; `precision=auto` is fp32 at 8x8 (bf16 only from 16x16 at one thread).

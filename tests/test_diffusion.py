@@ -669,3 +669,25 @@ def test_compiled_sampling_falls_back_with_one_line_where_torch_compile_fails(mo
         "genimg: torch.compile is unavailable here (RuntimeError); sampling uncompiled"
     ]
     assert "_compiled" not in "".join(model.state_dict())
+
+
+def test_mnist_sample_preset_is_the_measured_recipe_and_full_mnist_keeps_its_own():
+    from genimg.config.run_config import default_config
+
+    recipe = default_config("diffusion", "mnist-sample")
+    model = recipe.model
+    assert (model.channels, model.prediction, model.min_snr_gamma, model.sampler, model.sample_steps) == (
+        16,
+        "v",
+        5,
+        "dpmpp2m",
+        50,
+    )
+    assert recipe.train.ema_sigma_rel == 0.1
+    full = default_config("diffusion", "mnist")
+    assert (full.model.channels, full.model.prediction, full.model.sampler, full.train.ema_sigma_rel) == (
+        32,
+        "epsilon",
+        "ddpm",
+        None,
+    )

@@ -355,3 +355,17 @@ def test_trains_through_the_generic_trainer_and_reloads(tmp_path):
     assert model.conditional and model.sample(4, labels=7).shape == (4, 1, 8, 8)
     metrics = (result.run.path / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 2 and '"d_real"' in metrics[-1]
+
+
+def test_mnist_sample_preset_is_the_measured_recipe_and_the_others_keep_theirs():
+    recipe = default_config("dcgan", "mnist-sample").model
+    assert (recipe.conditional, recipe.loss, recipe.d_norm, recipe.lr_g, recipe.beta1) == (
+        True,
+        "hinge",
+        "spectral",
+        1.6e-3,
+        0.0,
+    )
+    for dataset in ("digits", "mnist", "cifar10"):  # the paper's loss and D, as before
+        model = default_config("dcgan", dataset).model
+        assert (model.conditional, model.loss, model.d_norm, model.lr_g) == (False, "bce", "batch", 2e-4)

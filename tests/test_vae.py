@@ -216,3 +216,14 @@ def test_gmm_sampler_reproduces_from_a_saved_run(tmp_path):
     refit.code_density.fitted_on.fill_(-1)
     refit.code_density.fit_if_stale()
     torch.testing.assert_close(refit.code_density.means, saved.means)
+
+
+def test_mnist_sample_preset_samples_from_the_fitted_mixture_and_the_others_from_the_prior():
+    from genimg.config.run_config import default_config
+
+    recipe = default_config("vae", "mnist-sample").model
+    assert (recipe.sampler, recipe.latent_dim, recipe.prior, recipe.temperature) == ("gmm", 16, "normal", 0.8)
+    assert default_config("vae", "mnist").model.prior == "mog"  # the full MNIST keeps its recipe
+    for dataset in ("digits", "mnist", "cifar10"):
+        model = default_config("vae", dataset).model
+        assert (model.sampler, model.temperature) == ("prior", 1.0)
