@@ -943,7 +943,11 @@ def genimg_samplers(model: Any, precision: str) -> list[Sampler]:
         default_name, default_nfe = f"{cfg.sampler}-{steps} (default)", steps
     samplers = [Sampler(default_name, default_nfe, make({}))]
     monitor = model.monitoring_sample_options()
-    if monitor:
+    same_as_default = cfg is not None and (monitor.get("sampler"), monitor.get("steps")) == (
+        getattr(cfg, "sampler", None),
+        getattr(cfg, "sample_steps", None),
+    )
+    if monitor and not same_as_default:
         steps = monitor.get("steps")
         samplers.append(Sampler(f"{monitor.get('sampler')}-{steps}", steps, make(dict(monitor))))
     return samplers
@@ -1070,11 +1074,36 @@ def figure(family: str, aggregated: list[dict[str, Any]], path: Path, title: str
 
 
 # --- main -----------------------------------------------------------------------------------------------
+def paths(comma_separated: str) -> list[Path]:
+    return [Path(p) for p in comma_separated.split(",") if p]
+
+
+def merge(dirs: list[Path], peers_only: list[Path], out: Path) -> None:
+    """One table and one figure per family from the rows of several runs of this script (added
+    seeds, budgets run separately). ``peers_only``: runs whose genimg rows are of an earlier preset."""
+    rows, machines = [], []
+    for d in [*dirs, *peers_only]:
+        results = json.loads((d / "results.json").read_text())
+        machines.append(describe_machine(results["machine"]))
+        rows += [r for r in results["rows"] if d in dirs or r["recipe"] != "genimg"]
+    aggregated = aggregate(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(table(aggregated) + "\n\nmachines:\n" + "\n".join(sorted(set(machines))) + "\n")
+    for family in sorted({a["family"] for a in aggregated}):
+        rows_of_family = [a for a in aggregated if a["family"] == family]
+        figure(family, rows_of_family, out / f"{family}.png", f"{family} on {DATASET}")
+    print(table(aggregated))
+    print(f"merged {len(rows)} rows from {len(dirs) + len(peers_only)} runs into {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--merge", help="merge the results.json of these output directories (comma-separated) into --out")
+    ap.add_argument("--merge-peers-only", default="", help="directories whose peer rows only are merged")
     ap.add_argument("--families", default="vae,gan,diffusion")
     ap.add_argument("--budgets", help="CPU-minutes for every family, comma-separated (default: per family)")
     ap.add_argument("--seeds", type=int, default=2, help="training seeds")
+    ap.add_argument("--first-seed", type=int, default=0, help="first training seed (add seeds later)")
     ap.add_argument("--samples", type=int, default=500, help="samples per sampling seed (and test images)")
     ap.add_argument("--sampling-seeds", type=int, default=5)
     ap.add_argument("--slow-samples", type=int, help=f"samples per seed for samplers above {SLOW_NFE} NFE")
@@ -1082,6 +1111,9 @@ def main() -> None:
     ap.add_argument("--recipes", help="only these recipe names (comma-separated), e.g. genimg,torchcfm")
     ap.add_argument("--out", default="runs/bench/quality")
     args = ap.parse_args()
+    if args.merge:
+        merge(paths(args.merge), paths(args.merge_peers_only), Path(args.out))
+        return
     torch.set_num_threads(1)
     os.environ.setdefault("TQDM_DISABLE", "1")  # the peers' samplers draw progress bars of their own
     families = [f.strip() for f in args.families.split(",") if f.strip()]
@@ -1140,7 +1172,7 @@ def main() -> None:
             if recipe.family != family or (only and recipe.name not in only):
                 continue
             results["recipes"][f"{family}/{recipe.name}"] = {"source": recipe.source, "adaptations": recipe.adaptations}
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 runs: list[tuple[float, Any, list[Sampler], dict[str, Any]]] = []
                 if recipe.build is None:
                     for b in budgets_s:
