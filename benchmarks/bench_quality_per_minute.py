@@ -1086,6 +1086,11 @@ def merge(dirs: list[Path], peers_only: list[Path], out: Path) -> None:
         results = json.loads((d / "results.json").read_text())
         machines.append(describe_machine(results["machine"]))
         rows += [r for r in results["rows"] if d in dirs or r["recipe"] != "genimg"]
+    # Runs before the sampler list dropped repeats scored the default sampler twice under two names.
+    unique: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        unique.setdefault((r["family"], r["recipe"], r["seed"], r["budget_min"], r["fid"]), r)
+    rows = list(unique.values())
     aggregated = aggregate(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(table(aggregated) + "\n\nmachines:\n" + "\n".join(sorted(set(machines))) + "\n")
