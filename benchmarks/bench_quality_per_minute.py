@@ -85,6 +85,10 @@ seeds / mean floor FID. Samplers above 100 network evaluations per sample are sc
 ``--budgets`` (minutes) replaces every family's budgets (a smoke run: ``--budgets 0.1 --seeds 1
 --samples 100``). Output in ``--out``: ``results.json`` (every row, the recipes' adaptations, genimg's
 resolved configs, the machine), ``table.md``, and ``<family>.png`` (FID/floor against CPU-minutes).
+``--first-seed 1 --seeds 1`` adds a training seed to a finished run; ``--genimg-set KEY=VALUE``
+(repeatable) trains a variant of genimg's preset, a recipe of its own in the table; ``--merge
+DIR,DIR`` writes one table and one figure per family from several runs' ``results.json``
+(``--merge-peers-only DIR``: only the peers' rows of a run made with an earlier preset).
 """
 
 from __future__ import annotations
@@ -900,8 +904,9 @@ def train_peer(recipe: Recipe, train_x: torch.Tensor, seed: int, budgets_s: list
     return peer, snapshots
 
 
-def genimg_run(family: str, seed: int, budget_s: float, out: Path) -> tuple[Any, dict, dict]:
-    """A budgeted genimg run (reused if it finished before); returns (kept model, summary, resolved config)."""
+def genimg_run(family: str, seed: int, budget_s: float, out: Path, extra: list[str]) -> tuple[Any, dict, dict]:
+    """A budgeted genimg run (reused if it finished before) of the preset with ``extra`` overrides;
+    returns (kept model, summary, resolved config)."""
     from genimg.runs.loading import load_model
 
     name = f"{family}-s{seed}-{budget_s:g}s"
@@ -914,6 +919,7 @@ def genimg_run(family: str, seed: int, budget_s: float, out: Path) -> tuple[Any,
         f"run_name={name}",
         "progress=false",
         "likelihood_at_end=false",
+        *extra,
     ]
     config = config_for(GENIMG_FAMILY[family], overrides)
     path = out / name
@@ -1085,7 +1091,7 @@ def merge(dirs: list[Path], peers_only: list[Path], out: Path) -> None:
     for d in [*dirs, *peers_only]:
         results = json.loads((d / "results.json").read_text())
         machines.append(describe_machine(results["machine"]))
-        rows += [r for r in results["rows"] if d in dirs or r["recipe"] != "genimg"]
+        rows += [r for r in results["rows"] if d in dirs or not r["recipe"].startswith("genimg")]
     # Runs before the sampler list dropped repeats scored the default sampler twice under two names.
     unique: dict[tuple, dict[str, Any]] = {}
     for r in rows:
@@ -1113,6 +1119,9 @@ def main() -> None:
     ap.add_argument("--sampling-seeds", type=int, default=5)
     ap.add_argument("--slow-samples", type=int, help=f"samples per seed for samplers above {SLOW_NFE} NFE")
     ap.add_argument("--slow-seeds", type=int, help=f"sampling seeds for samplers above {SLOW_NFE} NFE")
+    ap.add_argument(
+        "--genimg-set", action="append", default=[], metavar="KEY=VALUE", help="an override of genimg's preset"
+    )
     ap.add_argument("--recipes", help="only these recipe names (comma-separated), e.g. genimg,torchcfm")
     ap.add_argument("--out", default="runs/bench/quality")
     args = ap.parse_args()
@@ -1177,12 +1186,18 @@ def main() -> None:
             if recipe.family != family or (only and recipe.name not in only):
                 continue
             results["recipes"][f"{family}/{recipe.name}"] = {"source": recipe.source, "adaptations": recipe.adaptations}
+            # genimg's preset with --genimg-set overrides is a recipe of its own in the table
+            label = (
+                f"{recipe.name} [{' '.join(args.genimg_set)}]"
+                if recipe.build is None and args.genimg_set
+                else recipe.name
+            )
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 runs: list[tuple[float, Any, list[Sampler], dict[str, Any]]] = []
                 if recipe.build is None:
                     for b in budgets_s:
                         t0 = time.perf_counter()
-                        model, summary, config = genimg_run(family, seed, b, out / "genimg-runs")
+                        model, summary, config = genimg_run(family, seed, b, out / "genimg-runs", args.genimg_set)
                         results["genimg_configs"].setdefault(family, config)
                         info = {
                             "cpu_s": summary.get("budget_spent_s"),
@@ -1212,7 +1227,7 @@ def main() -> None:
                         score = scorer.score(lambda m, model=model, sampler=sampler: sampler.draw(model, m), n, k)
                         row = {
                             "family": family,
-                            "recipe": recipe.name,
+                            "recipe": label,
                             "seed": seed,
                             "budget_min": b / 60,
                             "sampler": sampler.name,
@@ -1227,7 +1242,7 @@ def main() -> None:
                             seen.clear()
                         results["rows"].append(row)
                         print(
-                            f"{family:9s} {recipe.name:24s} seed {seed} {b / 60:5.2f} CPU-min "
+                            f"{family:9s} {label:24s} seed {seed} {b / 60:5.2f} CPU-min "
                             f"(spent {row['cpu_s'] / 60 if row['cpu_s'] else float('nan'):.2f}, "
                             f"{row['epochs']} epochs) {sampler.name:36s} FID/floor {score['fid_over_floor']:7.2f} "
                             f"(FID {score['fid']:.1f}, floor {score['floor']:.1f}, {n}x{k})",
