@@ -362,6 +362,23 @@ def test_label_dropout_replaces_labels_by_the_null_class():
     assert labels.max() == 10 and labels.min() == 0
 
 
+def test_a_seeded_conditional_sample_draws_its_labels_from_the_seed():
+    model = tiny_model(conditional=True)
+    seen = []
+    forward = model.net.forward
+    model.net.forward = lambda x, t, labels=None: (seen.append(labels.clone()), forward(x, t, labels))[1]
+
+    def draw() -> torch.Tensor:
+        images = model.sample(200, sampler="ddim", steps=1, progress=False, generator=torch.Generator().manual_seed(3))
+        torch.rand(7)  # the global stream moves on between the two draws
+        return images
+
+    assert torch.equal(draw(), draw())
+    assert torch.equal(seen[0], seen[1])
+    counts = torch.bincount(seen[0], minlength=11)
+    assert counts[10] == 0 and counts[:10].min() > 5  # uniform over the ten classes, never the null one
+
+
 def test_guidance_combines_conditional_and_unconditional_outputs():
     model = tiny_model(conditional=True)
     randomize(model.net)

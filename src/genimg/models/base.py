@@ -210,6 +210,7 @@ class GenerativeModel(nn.Module):
         *,
         missing: Literal["draw", "refuse"] = "draw",
         unconditional: Literal["refuse", "ignore"] = "refuse",
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor | None:
         """Labels for n images as n class indices on the model's device, or None for an
         unconditional model: the one place labels are normalised and checked.
@@ -218,7 +219,9 @@ class GenerativeModel(nn.Module):
         0..num_classes-1. The defaults are sampling's: a conditional model given no labels draws
         them uniformly (``missing="refuse"`` asks for them instead, as encoding and decoding do),
         and an unconditional model given labels refuses them (``unconditional="ignore"`` returns
-        None, as a likelihood or a latent space does: labels that do not condition are dropped)."""
+        None, as a likelihood or a latent space does: labels that do not condition are dropped).
+        Drawn labels come from ``generator`` where given (on its own device, as ``gaussian_noise``
+        draws), so a seeded sample is reproducible whatever else used the global stream."""
         if not self.conditional:
             if labels is not None and unconditional == "refuse":
                 raise UserError(
@@ -227,7 +230,9 @@ class GenerativeModel(nn.Module):
             return None
         if labels is None:
             if missing == "draw":
-                return torch.randint(0, self.spec.num_classes, (n,), device=self.device)
+                source = generator.device if generator is not None else self.device
+                drawn = torch.randint(0, self.spec.num_classes, (n,), generator=generator, device=source)
+                return drawn.to(self.device)
             raise UserError(f"this {self.family} is class-conditional: pass labels (--label K on the command line)")
         labels = torch.as_tensor(labels, device=self.device).long()
         if labels.dim() == 0:

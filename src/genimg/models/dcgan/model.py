@@ -179,7 +179,7 @@ class DCGAN(GenerativeModel):
         """
         if temperature <= 0:
             raise UserError(f"temperature must be positive, got {temperature}")
-        labels = self.check_labels(n, labels)
+        labels = self.check_labels(n, labels, generator=generator)
         z = self._noise(n, generator) * temperature
         chunks = [
             self.decode(z[i : i + batch_size], None if labels is None else labels[i : i + batch_size])

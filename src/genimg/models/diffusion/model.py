@@ -238,7 +238,7 @@ class DiffusionModel(GenerativeModel):
         rounds the result to the data's grey levels (17 for digits): the model's decoder
         p(x_0 | x_1) is discrete, and its most likely bin is the one nearest the mean.
         """
-        labels = self.check_labels(n, labels)
+        labels = self.check_labels(n, labels, generator=generator)
         guidance = self.config.guidance if guidance is None else guidance
         if guidance != 1.0 and not self.conditional:
             raise UserError("guidance needs a class-conditional model; train with conditional=true or leave guidance=1")
