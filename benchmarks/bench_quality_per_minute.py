@@ -87,8 +87,9 @@ seeds / mean floor FID. Samplers above 100 network evaluations per sample are sc
 resolved configs, the machine), ``table.md``, and ``<family>.png`` (FID/floor against CPU-minutes).
 ``--first-seed 1 --seeds 1`` adds a training seed to a finished run; ``--genimg-set KEY=VALUE``
 (repeatable) trains a variant of genimg's preset, a recipe of its own in the table; ``--merge
-DIR,DIR`` writes one table and one figure per family from several runs' ``results.json``
-(``--merge-peers-only DIR``: only the peers' rows of a run made with an earlier preset).
+DIR,DIR`` writes one table and one figure per family from several runs' ``results.json`` or
+earlier merges' ``rows.json`` (``--merge-peers-only DIR``: only the peers' rows of a run made with
+an earlier preset; ``--rename OLD=NEW``: a recipe's name in the merged table).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ from genimg.config import config_for
 from genimg.config.run_config import DataConfig
 from genimg.data import load_dataset
 from genimg.evaluate.evaluator import EVAL_SEED_OFFSET, extractor_for, real_floor, sample_images, score_images
+from genimg.io import atomic_path
 from genimg.models.precision import autocast
 from genimg.rng import fixed_seed
 from genimg.train.trainer import train as genimg_train
@@ -1003,6 +1005,12 @@ class Scorer:
 
 
 # --- output ---------------------------------------------------------------------------------------------
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: an interrupted run leaves the old one whole."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows grouped by (family, recipe, sampler, budget): mean and spread over training seeds."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -1058,7 +1066,13 @@ def figure(family: str, aggregated: list[dict[str, Any]], path: Path, title: str
             lines.setdefault(f"{a['recipe']}: {a['sampler']}", []).append(a)
     for label, pts in sorted(lines.items(), key=lambda kv: (not kv[0].startswith("genimg"), kv[0])):
         pts.sort(key=lambda a: a["budget_min"])
-        style = dict(linewidth=2.5, color="black") if label.startswith("genimg") else dict(linewidth=1.2)
+        # today's preset bold black; its variants and earlier presets grey and dashed; the peers in colour
+        if label.startswith("genimg:"):
+            style: dict[str, Any] = dict(linewidth=2.5, color="black")
+        elif label.startswith("genimg"):
+            style = dict(linewidth=1.5, color="grey", linestyle="--")
+        else:
+            style = dict(linewidth=1.2)
         ax.errorbar(
             [a["budget_min"] for a in pts],
             [a["fid_over_floor"] for a in pts],
@@ -1084,22 +1098,36 @@ def paths(comma_separated: str) -> list[Path]:
     return [Path(p) for p in comma_separated.split(",") if p]
 
 
-def merge(dirs: list[Path], peers_only: list[Path], out: Path) -> None:
+def merge(dirs: list[Path], peers_only: list[Path], out: Path, renames: dict[str, str]) -> None:
     """One table and one figure per family from the rows of several runs of this script (added
-    seeds, budgets run separately). ``peers_only``: runs whose genimg rows are of an earlier preset."""
+    seeds, budgets run separately), or of earlier merges (a directory with ``rows.json``, which
+    every merge writes so that a later one can add to it). ``peers_only``: runs whose genimg rows
+    are of an earlier preset. ``renames``: recipe names to replace, e.g. a ``--genimg-set``
+    variant that has become the preset."""
     rows, machines = [], []
     for d in [*dirs, *peers_only]:
-        results = json.loads((d / "results.json").read_text())
-        machines.append(describe_machine(results["machine"]))
-        rows += [r for r in results["rows"] if d in dirs or not r["recipe"].startswith("genimg")]
+        if (d / "results.json").exists():
+            results = json.loads((d / "results.json").read_text())
+            found, described = results["rows"], [describe_machine(results["machine"])]
+        else:
+            merged = json.loads((d / "rows.json").read_text())
+            found, described = merged["rows"], merged["machines"]
+        machines += described
+        rows += [
+            {**r, "recipe": renames.get(r["recipe"], r["recipe"])}
+            for r in found
+            if d in dirs or not r["recipe"].startswith("genimg")
+        ]
     # Runs before the sampler list dropped repeats scored the default sampler twice under two names.
     unique: dict[tuple, dict[str, Any]] = {}
     for r in rows:
         unique.setdefault((r["family"], r["recipe"], r["seed"], r["budget_min"], r["fid"]), r)
     rows = list(unique.values())
+    machines = sorted(set(machines))
     aggregated = aggregate(rows)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(table(aggregated) + "\n\nmachines:\n" + "\n".join(sorted(set(machines))) + "\n")
+    write_atomically(out / "rows.json", json.dumps({"machines": machines, "rows": rows}, indent=1) + "\n")
+    write_atomically(out / "table.md", table(aggregated) + "\n\nmachines:\n" + "\n".join(machines) + "\n")
     for family in sorted({a["family"] for a in aggregated}):
         rows_of_family = [a for a in aggregated if a["family"] == family]
         figure(family, rows_of_family, out / f"{family}.png", f"{family} on {DATASET}")
@@ -1111,6 +1139,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--merge", help="merge the results.json of these output directories (comma-separated) into --out")
     ap.add_argument("--merge-peers-only", default="", help="directories whose peer rows only are merged")
+    ap.add_argument(
+        "--rename", action="append", default=[], metavar="OLD=NEW", help="merging: a recipe's new name in the table"
+    )
     ap.add_argument("--families", default="vae,gan,diffusion")
     ap.add_argument("--budgets", help="CPU-minutes for every family, comma-separated (default: per family)")
     ap.add_argument("--seeds", type=int, default=2, help="training seeds")
@@ -1126,7 +1157,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench/quality")
     args = ap.parse_args()
     if args.merge:
-        merge(paths(args.merge), paths(args.merge_peers_only), Path(args.out))
+        renames = dict(r.rsplit("=", 1) for r in args.rename)  # an old name may hold "=", the new one not
+        merge(paths(args.merge), paths(args.merge_peers_only), Path(args.out), renames)
         return
     torch.set_num_threads(1)
     os.environ.setdefault("TQDM_DISABLE", "1")  # the peers' samplers draw progress bars of their own
@@ -1176,8 +1208,8 @@ def main() -> None:
     def save() -> None:
         aggregated = aggregate(results["rows"])
         results["table"] = aggregated
-        results_file.write_text(json.dumps(results, indent=2, default=str))
-        (out / "table.md").write_text(table(aggregated) + "\n\n" + describe_machine(mach) + "\n")
+        write_atomically(results_file, json.dumps(results, indent=2, default=str))
+        write_atomically(out / "table.md", table(aggregated) + "\n\n" + describe_machine(mach) + "\n")
 
     for family in families:
         budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else list(FAMILY_BUDGETS[family])

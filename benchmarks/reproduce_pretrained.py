@@ -46,29 +46,18 @@ PACKAGE = REPO / "src" / "genimg" / "pretrained"
 INDEX = PACKAGE / "index.json"
 
 # name -> (family, overrides): the recipe of each shipped model, the family's preset for the dataset
-# when it was shipped. The mnist-sample presets have changed since (issue 22: the recipes chosen at
-# equal CPU time); the shipped models keep the recipe they were trained with, written out here as
-# the overrides that turn today's preset back into it, so `check` still reproduces them bit for bit.
-# Shipping a model of today's preset: drop those overrides and run `ship`.
+# with these overrides. When a preset changes, a shipped model keeps the recipe it was trained
+# with: write out here the overrides that turn the new preset back into it, so `check` still
+# reproduces it bit for bit; or retrain it with the new preset by `ship`.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "vae-digits": ("vae", []),
     "dcgan-digits": ("dcgan", []),
     "diffusion-digits": ("diffusion", []),
-    "vae-mnist-sample": (
-        "vae",
-        ["dataset=mnist-sample", "latent_dim=8", "beta=1.0", "prior=mog", "sampler=prior", "gmm_components=10"]
-        + ["temperature=1.0"],
-    ),
-    "dcgan-mnist-sample": (
-        "dcgan",
-        ["dataset=mnist-sample", "fid_every=25", "lr_g=2e-4", "lr_d=2e-4", "beta1=0.5", "beta2=0.999"]
-        + ["conditional=false", "d_norm=batch", "loss=bce"],
-    ),
-    "diffusion-mnist-sample": (
-        "diffusion",
-        ["dataset=mnist-sample", "ema_sigma_rel=null", "prediction=epsilon", "channels=32", "min_snr_gamma=null"]
-        + ["lr=1e-3", "sampler=ddpm", "sample_steps=null", "monitor_sampler=ddim"],
-    ),
+    "vae-mnist-sample": ("vae", ["dataset=mnist-sample"]),
+    # 200 of the preset's 500 epochs: 10 CPU-min, where the preset's curve has flattened (FID/floor
+    # 1.33 at 5 CPU-min, 1.23 at 10; BENCHMARKS.md, "Quality per CPU-minute")
+    "dcgan-mnist-sample": ("dcgan", ["dataset=mnist-sample", "epochs=200"]),
+    "diffusion-mnist-sample": ("diffusion", ["dataset=mnist-sample"]),
 }
 # Bit-exact training needs a fixed thread count (reductions split differently across threads)
 # and a fixed device; `precision=auto` is fp32 at 8x8 (bf16 only from 16x16 at one thread).

@@ -700,7 +700,8 @@ def test_mnist_sample_preset_is_the_measured_recipe_and_full_mnist_keeps_its_own
         "dpmpp2m",
         50,
     )
-    assert recipe.train.ema_sigma_rel == 0.1
+    assert model.conditional and model.guidance == 1.0  # labels drawn uniformly, 50 network evaluations
+    assert (recipe.train.ema_sigma_rel, recipe.train.fid_every) == (0.1, 20)
     full = default_config("diffusion", "mnist")
     assert (full.model.channels, full.model.prediction, full.model.sampler, full.train.ema_sigma_rel) == (
         32,
