@@ -203,7 +203,7 @@ def test_each_run_gets_its_share_of_the_cores(tmp_path):
 # ---------------------------------------------------------------------------- running and resuming
 
 
-def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evaluation):
+def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evaluation, capsys):
     out = tmp_path / "s"
     s = define_sweep(
         "vae",
@@ -212,7 +212,9 @@ def test_sweep_trains_every_variant_then_evaluates_all_alike(tmp_path, no_evalua
         evaluation={"features": "classifier", "seed": 3, "n": 100},
         out=out,
     )
-    outcome = run_sweep(s, quiet=True)
+    outcome = run_sweep(s, cores=4)
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith("1 worker(s) x 1 thread(s)")  # TINY's threads=1, not the worker's 4 cores
     names = ["base", "latent_dim=4", "beta=2.0"]
     assert [r.name for r in outcome.results] == names and not outcome.failed
     for name in names:
