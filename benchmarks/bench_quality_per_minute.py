@@ -121,7 +121,7 @@ from genimg.config import config_for
 from genimg.config.run_config import DataConfig
 from genimg.data import load_dataset
 from genimg.evaluate.evaluator import EVAL_SEED_OFFSET, extractor_for, real_floor, sample_images, score_images
-from genimg.io import atomic_path
+from genimg.io import write_text
 from genimg.models.precision import autocast
 from genimg.rng import fixed_seed
 from genimg.train.trainer import train as genimg_train
@@ -1005,12 +1005,6 @@ class Scorer:
 
 
 # --- output ---------------------------------------------------------------------------------------------
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: an interrupted run leaves the old one whole."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows grouped by (family, recipe, sampler, budget): mean and spread over training seeds."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -1126,8 +1120,8 @@ def merge(dirs: list[Path], peers_only: list[Path], out: Path, renames: dict[str
     machines = sorted(set(machines))
     aggregated = aggregate(rows)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "rows.json", json.dumps({"machines": machines, "rows": rows}, indent=1) + "\n")
-    write_atomically(out / "table.md", table(aggregated) + "\n\nmachines:\n" + "\n".join(machines) + "\n")
+    write_text(out / "rows.json", json.dumps({"machines": machines, "rows": rows}, indent=1) + "\n")
+    write_text(out / "table.md", table(aggregated) + "\n\nmachines:\n" + "\n".join(machines) + "\n")
     for family in sorted({a["family"] for a in aggregated}):
         rows_of_family = [a for a in aggregated if a["family"] == family]
         figure(family, rows_of_family, out / f"{family}.png", f"{family} on {DATASET}")
@@ -1208,8 +1202,8 @@ def main() -> None:
     def save() -> None:
         aggregated = aggregate(results["rows"])
         results["table"] = aggregated
-        write_atomically(results_file, json.dumps(results, indent=2, default=str))
-        write_atomically(out / "table.md", table(aggregated) + "\n\n" + describe_machine(mach) + "\n")
+        write_text(results_file, json.dumps(results, indent=2, default=str))
+        write_text(out / "table.md", table(aggregated) + "\n\n" + describe_machine(mach) + "\n")
 
     for family in families:
         budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else list(FAMILY_BUDGETS[family])

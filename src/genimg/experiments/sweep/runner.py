@@ -238,12 +238,12 @@ def run_sweep(
     devices = worker_devices(workers, {sweep.variant_config(v).train.device for v in sweep.variants})
     skipped = [name for name in states if name not in {t.name for t in tasks}]
     counts = {s: sum(1 for v in states.values() if v == s) for s in ("finished", "partial", "new")}
-    # With --set threads=N the runs train at the user's N, not at the worker's share of the cores.
-    fixed = sweep.variant_config(sweep.variants[0]).train.threads if sweep.sets_threads() else None
+    # the threads the runs train with: the user's where --set threads=N fixed them (plan_tasks)
+    run_threads = tasks[0].threads if tasks else threads
     log(
         f"sweep {sweep.path}: {len(sweep.variants)} runs ({sweep.mode}, {len(sweep.seeds)} seed(s)); "
         f"{counts['finished']} finished, {counts['partial']} to resume, {counts['new']} to start; "
-        f"{workers} worker(s) x {fixed or threads} thread(s)" + (f" on {', '.join(devices)}" if devices else "")
+        f"{workers} worker(s) x {run_threads} thread(s)" + (f" on {', '.join(devices)}" if devices else "")
     )
 
     def progress(result: TaskResult, done: int, total: int) -> None:
