@@ -85,7 +85,8 @@ seeds / mean floor FID. Samplers above 100 network evaluations per sample are sc
 ``--budgets`` (minutes) replaces every family's budgets (a smoke run: ``--budgets 0.1 --seeds 1
 --samples 100``). Output in ``--out``: ``results.json`` (every row, the recipes' adaptations, genimg's
 resolved configs, the machine), ``table.md``, and ``<family>.png`` (FID/floor against CPU-minutes).
-``--first-seed 1 --seeds 1`` adds a training seed to a finished run; ``--genimg-set KEY=VALUE``
+``--first-seed 1 --seeds 1`` adds a training seed to a finished run; ``--max-nfe 100`` leaves out
+the samplers above 100 network evaluations (lucidrains' 1000 ancestral steps); ``--genimg-set KEY=VALUE``
 (repeatable) trains a variant of genimg's preset, a recipe of its own in the table; ``--merge
 DIR,DIR`` writes one table and one figure per family from several runs' ``results.json`` or
 earlier merges' ``rows.json`` (``--merge-peers-only DIR``: only the peers' rows of a run made with
@@ -1144,6 +1145,7 @@ def main() -> None:
     ap.add_argument("--sampling-seeds", type=int, default=5)
     ap.add_argument("--slow-samples", type=int, help=f"samples per seed for samplers above {SLOW_NFE} NFE")
     ap.add_argument("--slow-seeds", type=int, help=f"sampling seeds for samplers above {SLOW_NFE} NFE")
+    ap.add_argument("--max-nfe", type=int, help="leave out samplers above this many network evaluations per sample")
     ap.add_argument(
         "--genimg-set", action="append", default=[], metavar="KEY=VALUE", help="an override of genimg's preset"
     )
@@ -1179,6 +1181,7 @@ def main() -> None:
             f"(samplers above {SLOW_NFE} NFE: {slow_n} x {slow_seeds}), dataset-classifier features, FID over the "
             "real-vs-real floor; one thread; CPU budgets of the training process"
         ),
+        "max_nfe": args.max_nfe,
         "recipes": {},
         "genimg_configs": {},
         "rows": [],
@@ -1247,6 +1250,8 @@ def main() -> None:
                         runs.append((b, s["model"], peer.samplers, info))
                 for b, model, samplers, info in runs:
                     for sampler in samplers:
+                        if args.max_nfe is not None and sampler.nfe is not None and sampler.nfe > args.max_nfe:
+                            continue  # left out by --max-nfe (recorded in results["max_nfe"])
                         slow = sampler.nfe is not None and sampler.nfe > SLOW_NFE
                         n, k = (slow_n, slow_seeds) if slow else (args.samples, args.sampling_seeds)
                         t0 = time.perf_counter()

@@ -38,8 +38,8 @@ from genimg.tasks.recover import (
     repaint_schedule,
     resolve_methods,
 )
+from genimg.tasks.recover.damage import load_mask, make_mask
 from genimg.tasks.recover.operators import box_mask, half_mask, random_mask
-from genimg.tasks.recover.run import load_mask, make_mask
 from genimg.train import apply_overrides, default_config, train
 
 FAST = ["progress=false", "threads=1", "likelihood_at_end=false", "sample_every=0", "patience=null"]
@@ -173,7 +173,7 @@ def test_rate_outside_unit_interval_is_a_user_error(rate):
 
 
 def test_bad_tasks_and_parameters_are_user_errors(digits):
-    with pytest.raises(UserError, match="choose one of denoise, inpaint, superres, deblur, colorize, edit"):
+    with pytest.raises(UserError, match="choose one of denoise, inpaint, superres, deblur, colorize, mri, ct, edit"):
         TaskSpec("sharpen").resolved()
     with pytest.raises(UserError, match="colorize needs a model of RGB images.*denoise, inpaint, superres, deblur"):
         make_degradation(TaskSpec("colorize"), (1, 8, 8), 4)

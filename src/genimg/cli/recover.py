@@ -14,12 +14,25 @@ EPILOG = """examples:
   genimg recover RUN --task superres --factor 2
   genimg recover RUN --task deblur --blur-sigma 1.0
   genimg recover RUN --task colorize                       (RGB datasets)
+  genimg recover RUN --task mri --acceleration 4           (k-space; --mask cartesian, radial or random)
+  genimg recover RUN --task ct --views 8                   (sparse-view CT sinogram)
   genimg recover RUN --task edit --input strokes.png --strength 0.5   (diffusion)
-methods: identity, bicubic, tv, nlm, biharmonic, richardson-lucy (classical); latent (vae, dcgan);
-dps, repaint, sdedit (diffusion). Default: every method that serves the task and the model.
+methods: identity, bicubic, tv, nlm, biharmonic, richardson-lucy, zero-filled, fbp, sart, tv-cs
+(classical); latent (vae, dcgan); dps, repaint, dc, sdedit (diffusion). Default: every method that
+serves the task and the model.
 """
 # The command-line options that are fields of SolverOptions (same names); unset ones keep its defaults.
-SOLVER_OPTIONS = ("steps", "posterior_samples", "dps_scale", "restarts", "latent_steps", "lam", "strength")
+SOLVER_OPTIONS = (
+    "steps",
+    "posterior_samples",
+    "dps_scale",
+    "consistency_rounds",
+    "restarts",
+    "latent_steps",
+    "lam",
+    "strength",
+    "tv_weight",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +41,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS + (EDIT_TASK,))}")
     p.add_argument("--sigma", type=float, help="noise std in [0, 1] units (denoise: 0.3; other tasks: none)")
-    p.add_argument("--mask", help="inpaint: random (default), box, half, or a PNG of the image size (white keeps)")
+    p.add_argument(
+        "--mask",
+        help="inpaint: random (default), box, half, or a PNG of the image size (white keeps); "
+        "mri: cartesian (default), radial, random",
+    )
     p.add_argument("--rate", type=float, help="inpaint, random mask: fraction of pixels removed (default 0.5)")
     p.add_argument("--factor", type=int, help="superres: downsampling factor (default 2)")
     p.add_argument("--blur-sigma", type=float, help="deblur: Gaussian kernel std in pixels (default 1.0)")
+    p.add_argument("--acceleration", type=float, help="mri: pixels per measured k-space sample (default 4)")
+    p.add_argument("--views", type=int, help="ct: projection angles over 180 degrees (default 8)")
     p.add_argument(
         "--method", action="append", help="a method to run (repeatable or comma-separated; default all that apply)"
     )
@@ -44,6 +63,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--posterior-samples", type=int, help="diffusion methods: average this many samples (default 1)")
     p.add_argument(
         "--dps-scale", type=float, help="dps: step size of the measurement gradient (default 2, or 0.5 with noise)"
+    )
+    p.add_argument(
+        "--consistency-rounds",
+        type=int,
+        help="dps, dc: final rounds of agreeing with the measurement within [0, 1] (mri, ct: 300; others: 0)",
+    )
+    p.add_argument(
+        "--tv-weight", type=float, help="tv, tv-cs: total-variation weight (tv: sigma / 3; tv-cs: 0.0003 + 0.1 sigma)"
     )
     p.add_argument("--restarts", type=int, help="latent: random starts (default 4)")
     p.add_argument("--latent-steps", type=int, help="latent: Adam steps (default 300)")
@@ -65,7 +92,9 @@ def run(args: argparse.Namespace) -> None:
         raise UserError("--input is for --task edit; the other tasks degrade images of the run's dataset themselves")
     options = SolverOptions(**{k: getattr(args, k) for k in SOLVER_OPTIONS if getattr(args, k) is not None})
     methods = [m.strip() for item in (args.method or []) for m in item.split(",") if m.strip()]
-    spec = TaskSpec(args.task, args.sigma, args.mask, args.rate, args.factor, args.blur_sigma)
+    spec = TaskSpec(
+        args.task, args.sigma, args.mask, args.rate, args.factor, args.blur_sigma, args.acceleration, args.views
+    )
     result, out_dir = run_recovery(
         args.run,
         spec,

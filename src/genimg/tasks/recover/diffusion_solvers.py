@@ -8,15 +8,33 @@ differs from the CPU's, and a recovery must not change with the device it runs o
 **DPS** (Chung et al. 2022, Alg. 1), the ``dps`` method. Each ancestral step is followed by a
 step of size ``scale`` down the gradient, w.r.t. x_t, of ||y - A(x0_hat(x_t))|| (the norm, as the
 authors' code), where x0_hat is the network's prediction of the clean image. Works for any
-differentiable A. The step size defaults to 2 for noiseless measurements and 0.5 for noisy ones:
-a strong pull towards a noisy y fits the noise (on denoising at sigma 0.3, 0.4 gave 16.3 dB, 1.0
-gave 15.2 dB; on 2x super-resolution 0.5 gave 14.5 dB, 2.0 gave 17.9 dB; validation split, 100
-steps).
+differentiable A. The step size defaults to 2 for noiseless measurements and 0.5 for noisy
+ones, divided by the operator's ``measurement_scale`` (||A|| for CT's line integrals, 1 for the
+others: the gradient of the norm grows with A's gain). A strong pull towards a noisy y fits
+the noise (on denoising at sigma 0.3, 0.4 gave 16.3 dB, 1.0 gave 15.2 dB; on 2x super-resolution
+0.5 gave 14.5 dB, 2.0 gave 17.9 dB; validation split, 100 steps).
 
 **RePaint** (Lugmayr et al. 2022), the ``repaint`` method: inpainting with an unconditional
 diffusion model. After every reverse step the known pixels are replaced by the measurement
 noised to the same level, and the chain jumps back ``jump_length`` steps ``resamples - 1`` times
 per jump point (their schedule), so that the generated part has time to agree with the known part.
+
+**Data-consistent sampling** (the ``dc`` method, for the scanners' tasks): the approach of Song,
+Shen, Xing and Ermon (ICLR 2022) for MRI and CT, in the form of DDNM / DiffPIR (Wang et al. 2023,
+Zhu et al. 2023). At each reverse step the network's clean-image estimate x0_hat is made to agree
+with the measurement, x0_dc = argmin ||A x - y||^2 + rho_t ||x - x0_hat||^2 (a few conjugate-
+gradient steps, ``regularised_least_squares``; rho_t = sigma_y^2 / sigma_t^2, the measurement
+noise over the step's, so noiseless measurements are projected onto), and the step to the next
+level is taken from x0_dc (DDIM with eta = 1, the DDPM posterior's variance). No gradient
+through the network, so a step costs one forward pass, a third of DPS's; the last step's image
+agrees with the measurement, so where the measurement pins the image down (2x MRI, 32 CT views)
+the answer is the classical one's.
+
+**Final data consistency** (``made_consistent``; DPS and data-consistent sampling). A draw ends
+with ``consistency_rounds`` alternations of the least-squares step towards y and clipping to
+[0, 1] (``operators.consistent_in_range``): the operator's default, 300 for MRI and CT and none
+for the image tasks. On the MNIST sample's validation split (16 images, noiseless) it took DPS
+from 36.6 to 43.0 dB at 4x MRI and from 27.7 to 37 dB at 8 CT views.
 
 **SDEdit** (Meng et al. 2022), the ``sdedit`` method and ``--task edit``. Noise the degraded
 image (or a user's stroke painting, ``--task edit``) to an intermediate level, then run the
@@ -32,7 +50,7 @@ import torch
 from genimg.errors import UserError
 from genimg.models.base import GenerativeModel
 from genimg.rng import gaussian_noise
-from genimg.tasks.recover.operators import Degradation, Identity
+from genimg.tasks.recover.operators import Degradation, Identity, consistent_in_range, regularised_least_squares
 from genimg.tasks.recover.options import SolverOptions
 
 NOISELESS_SCALE = 2.0  # DPS step size for noiseless measurements
@@ -58,6 +76,7 @@ def diffusion_posterior_sampling(
     denoiser = model.denoiser()
     if scale is None:
         scale = NOISY_SCALE if degradation.noise_sigma > 0 else NOISELESS_SCALE
+    scale = scale / degradation.operator.measurement_scale
     sampler = denoiser.make_sampler("ddpm", steps=steps)
     device = denoiser.device
     y = y.to(device)
@@ -73,6 +92,19 @@ def diffusion_posterior_sampling(
     return ((x + 1) / 2).clamp(0, 1)
 
 
+def made_consistent(
+    degradation: Degradation, y: torch.Tensor, images: torch.Tensor, options: SolverOptions
+) -> torch.Tensor:
+    """A draw's images after the final data-consistency rounds (``consistent_in_range``): the
+    operator's default number (the scanners' tasks), or ``options.consistency_rounds``."""
+    rounds = options.consistency_rounds
+    if rounds is None:
+        rounds = degradation.operator.consistency_rounds
+    if rounds == 0:
+        return images
+    return consistent_in_range(degradation.operator, y.to(images.device), images, degradation.noise_sigma, rounds)
+
+
 def solve_dps(
     model: GenerativeModel,
     degradation: Degradation,
@@ -80,10 +112,11 @@ def solve_dps(
     options: SolverOptions,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    """One DPS draw with the knobs of ``options``."""
-    return diffusion_posterior_sampling(
+    """One DPS draw with the knobs of ``options``, made consistent with y as they say."""
+    images = diffusion_posterior_sampling(
         model, degradation, y, steps=options.steps or options.dps_steps, scale=options.dps_scale, generator=generator
     )
+    return made_consistent(degradation, y, images, options)
 
 
 # ---------------------------------------------------------------------------- RePaint
@@ -170,6 +203,68 @@ def solve_repaint(
         resamples=options.resamples,
         generator=generator,
     )
+
+
+# ---------------------------------------------------------------------------- data consistency
+
+
+def data_consistent_sampling(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    *,
+    steps: int = 50,
+    iterations: int = 5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A reverse chain whose clean-image estimate is made consistent with y at every step
+    (see the module docstring); ``iterations`` conjugate-gradient steps each time."""
+    model.require("denoiser", "dc")
+    denoiser = model.denoiser()
+    timesteps = denoiser.make_sampler("ddpm", steps=steps).timesteps.tolist()  # descending
+    device = denoiser.device
+    operator, noise_var = degradation.operator, degradation.noise_sigma**2
+    y = y.to(device)
+    x = gaussian_noise((y.shape[0], *denoiser.image_shape), generator, device, unseeded_device="cpu")
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            _, x0 = denoiser.predict(x, t)  # conditional models: the null class (labels unknown)
+            abar = denoiser.alpha_bar(t, x).view(-1, 1, 1, 1)
+            # sigma_t^2 in [0, 1] image units is (1 - abar) / (4 abar)
+            rho = (noise_var * 4 * abar / (1 - abar).clamp_min(1e-12)).flatten()
+            image = regularised_least_squares(operator, y, ((x0 + 1) / 2).clamp(0, 1), rho, iterations)
+            x0 = image.clamp(0, 1) * 2 - 1
+            if i == len(timesteps) - 1:
+                x = x0
+                break
+            abar_next = denoiser.alpha_bar(timesteps[i + 1], x).view(-1, 1, 1, 1)
+            eps = (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+            variance = (1 - abar_next) / (1 - abar) * (1 - abar / abar_next)
+            x = (
+                abar_next.sqrt() * x0
+                + (1 - abar_next - variance).clamp_min(0).sqrt() * eps
+                + variance.sqrt() * gaussian_noise(x.shape, generator, device, unseeded_device="cpu")
+            )
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def solve_dc(
+    model: GenerativeModel,
+    degradation: Degradation,
+    y: torch.Tensor,
+    options: SolverOptions,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One data-consistent draw with the knobs of ``options``, ending with the final rounds."""
+    images = data_consistent_sampling(
+        model,
+        degradation,
+        y,
+        steps=options.steps or options.dc_steps,
+        iterations=options.dc_iterations,
+        generator=generator,
+    )
+    return made_consistent(degradation, y, images, options)
 
 
 # ---------------------------------------------------------------------------- SDEdit

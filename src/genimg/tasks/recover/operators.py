@@ -15,10 +15,14 @@ Every operator is a ``LinearOperator`` with a forward ``A(x)`` and its exact adj
 - ``Greyscale``: colorization. ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B (what Pillow's
   "L" conversion computes).
 
+The scanners' operators, MRI's k-space sampling and CT's Radon transform, live in
+scanner_operators.py. ``regularised_least_squares`` (below) solves the normal equations of any
+operator, the data-consistency step of the solvers that need one.
+
 Adding an operator: subclass ``LinearOperator`` here with ``forward``, ``adjoint`` and
 ``to_image`` (and ``take`` if it differs per image, as a mask does); add it to the adjoint test
 (``test_adjoint_identity`` in tests/test_recover.py); give it a task in ``TASKS`` and
-``make_degradation`` (run.py). The solvers need nothing more: they only call A and A^T.
+``make_degradation`` (damage.py). The solvers need nothing more: they only call A and A^T.
 
 Noise: the measurement ``y`` is *not* clipped to [0, 1]. The solvers' Gaussian data term is
 then the exact likelihood, and a noisy image is exactly a draw of the diffusion forward
@@ -64,6 +68,23 @@ class LinearOperator:
         """The operator for the images ``index`` of the batch (per-image operators, i.e. masks,
         select their rows; the others are the same for every image)."""
         return self
+
+    # Rounds of ``consistent_in_range`` the diffusion solvers end with unless told otherwise: none
+    # for the image tasks (their defaults were chosen without it), many for the scanners', whose
+    # measurement is the one thing known for certain about the patient's image.
+    consistency_rounds = 0
+
+    @property
+    def measurement_scale(self) -> float:
+        """How large a measurement is against the pixels it comes from: 1 for the image-domain
+        operators and k-space (orthonormal), ||A|| for the Radon transform, whose line integrals
+        sum dozens of pixels. DPS divides its step by it, so its default step means the same."""
+        return 1.0
+
+    def on_measured(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` zeroed where the operator measures nothing: an operator whose output keeps
+        unmeasured positions as zeros (k-space) returns them to zero after noise is added."""
+        return y
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
@@ -196,7 +217,7 @@ class Degradation:
         """y = A(x) + sigma n, not clipped (see the module docstring)."""
         y = self.operator(x)
         if self.noise_sigma > 0:
-            y = y + self.noise_sigma * gaussian_noise(y.shape, generator, y.device, y.dtype)
+            y = y + self.operator.on_measured(self.noise_sigma * gaussian_noise(y.shape, generator, y.device, y.dtype))
         return y
 
     def observed_image(self, y: torch.Tensor) -> torch.Tensor:
@@ -246,3 +267,77 @@ def half_mask(height: int, width: int) -> torch.Tensor:
     keep = torch.ones(1, 1, height, width)
     keep[..., height // 2 :, :] = 0
     return keep
+
+
+# ---------------------------------------------------------------------------- least squares
+
+CG_TOLERANCE_EPS = 100  # CG stops, per image, when its residual is this many machine epsilons of the right side
+
+
+def regularised_least_squares(
+    operator: LinearOperator,
+    y: torch.Tensor,
+    anchor: torch.Tensor,
+    rho: torch.Tensor | float = 0.0,
+    iterations: int = 10,
+) -> torch.Tensor:
+    """argmin_x ||A x - y||^2 + rho ||x - anchor||^2 per image, by conjugate gradients on the
+    normal equations (A^T A + rho I) x = A^T y + rho anchor, started at ``anchor``.
+
+    With rho = 0 the iterates stay in anchor + range(A^T): CG run to convergence gives the
+    measurement-consistent image nearest the anchor (the projection onto {x : A x = y}), and
+    stopped early it regularises an ill-conditioned A (sparse-view CT) the way Landweber's
+    early stopping does. ``rho`` is a scalar or one value per image."""
+    n = anchor.shape[0]
+    rho_per_image = torch.as_tensor(rho, dtype=anchor.dtype, device=anchor.device).expand(n).reshape(n, 1, 1, 1)
+
+    def normal(v: torch.Tensor) -> torch.Tensor:
+        return operator.adjoint(operator.forward(v)) + rho_per_image * v
+
+    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).flatten(1).sum(1).reshape(n, 1, 1, 1)
+
+    x = anchor.clone()
+    right_side = operator.adjoint(y) + rho_per_image * anchor
+    residual = right_side - normal(x)
+    direction = residual.clone()
+    power = dot(residual, residual)
+    # An image whose residual has fallen to rounding level (against the right-hand side) is
+    # done: one more step would divide rounding noise by rounding noise (CG converges in as many
+    # steps as A^T A has distinct eigenvalues, three for k-space sampling of a real image).
+    floor = dot(right_side, right_side) * (CG_TOLERANCE_EPS * torch.finfo(anchor.dtype).eps) ** 2
+    for _ in range(iterations):
+        active = power > floor
+        if not bool(active.any()):
+            break
+        image = normal(direction)
+        curvature = dot(direction, image)
+        step = torch.where(active & (curvature > 0), power / curvature.clamp_min(1e-30), torch.zeros_like(power))
+        x = x + step * direction
+        residual = residual - step * image
+        new_power = dot(residual, residual)
+        beta = torch.where(active, new_power / power.clamp_min(1e-30), torch.zeros_like(power))
+        direction = residual + beta * direction
+        power = torch.where(active, new_power, power)
+    return x
+
+
+# The RMS pixel error of a diffusion posterior sample against the truth, about 0.05 (26 dB) on the
+# MNIST sample's validation split: the prior's width in ``consistent_in_range``.
+SAMPLE_ERROR = 0.05
+CONSISTENCY_CG_STEPS = 3  # per round: more rounds of fewer steps converge faster than the reverse
+
+
+def consistent_in_range(
+    operator: LinearOperator, y: torch.Tensor, images: torch.Tensor, noise_sigma: float, rounds: int
+) -> torch.Tensor:
+    """``images`` moved to agree with the measurement and stay in [0, 1]: ``rounds`` alternations
+    of the least-squares step (``regularised_least_squares``, rho = noise_sigma^2 / SAMPLE_ERROR^2:
+    for noiseless measurements the projection onto {x : A x = y}) and clipping to [0, 1], i.e.
+    alternating projections onto the two sets, which converge to a point of their intersection
+    near ``images``. A generated image explains the measurement only roughly; this keeps what it
+    says where the measurement is silent, and takes the measurement where it speaks."""
+    rho = noise_sigma**2 / SAMPLE_ERROR**2
+    for _ in range(rounds):
+        images = regularised_least_squares(operator, y, images, rho, CONSISTENCY_CG_STEPS).clamp(0, 1)
+    return images

@@ -1,12 +1,10 @@
 """A recovery from the damage to the files it writes, what ``genimg recover`` calls.
 
-One path, read top to bottom: the task, the method table, the scores, ``recover`` itself, the
-figure and the run-directory entry points. The pieces it composes live beside it: the operators
-A (operators.py), the methods' knobs (options.py) and the solvers (baselines.py,
-latent_optimisation.py, diffusion_solvers.py).
+One path, read top to bottom: the method table, the scores, ``recover`` itself, the
+figure and the run-directory entry points. The pieces it composes live beside it: the damage a
+task does (damage.py), the operators A (operators.py, scanner_operators.py), the methods' knobs
+(options.py) and the solvers (baselines.py, latent_optimisation.py, diffusion_solvers.py).
 
-- Tasks: ``TaskSpec`` says which damage to do, with its defaults; masks are named (random, box,
-  half) or read from a user's PNG; ``make_degradation`` builds A plus noise.
 - Methods: every ``Method`` in ``METHODS`` carries what it solves, what it needs of a model and
   its solver, ``solve(model, degradation, y, options, generator)`` -> images in [0, 1], so running
   a method is a lookup, never a branch on its name. Diffusion methods draw posterior *samples*;
@@ -55,156 +53,30 @@ from genimg.tasks.recover.baselines import (
     baseline_identity,
     baseline_nlm,
     baseline_richardson_lucy,
+    baseline_sart,
     baseline_tv,
+    baseline_tv_cs,
 )
-from genimg.tasks.recover.diffusion_solvers import DEFAULT_STRENGTH, sdedit, solve_dps, solve_repaint, solve_sdedit
+from genimg.tasks.recover.damage import (
+    EDIT_TASK,
+    IMAGE_TASKS,
+    SCANNER_TASKS,
+    TASKS,
+    TaskSpec,
+    make_degradation,
+    open_image_file,
+)
+from genimg.tasks.recover.diffusion_solvers import (
+    DEFAULT_STRENGTH,
+    sdedit,
+    solve_dc,
+    solve_dps,
+    solve_repaint,
+    solve_sdedit,
+)
 from genimg.tasks.recover.latent_optimisation import latent_optimisation_refusal, solve_latent
-from genimg.tasks.recover.operators import (
-    AveragePool,
-    Degradation,
-    GaussianBlur,
-    Greyscale,
-    Identity,
-    LinearOperator,
-    Mask,
-    box_mask,
-    check_rate,
-    half_mask,
-    random_mask,
-)
+from genimg.tasks.recover.operators import Degradation
 from genimg.tasks.recover.options import SolverOptions
-
-# ---------------------------------------------------------------------------- tasks
-
-TASKS = ("denoise", "inpaint", "superres", "deblur", "colorize")
-EDIT_TASK = "edit"  # SDEdit on a user's image: no degradation, so it is not one of TASKS
-DEFAULT_DENOISE_SIGMA = 0.3
-DEFAULT_RATE = 0.5
-DEFAULT_FACTOR = 2
-DEFAULT_BLUR_SIGMA = 1.0
-MASK_KINDS = ("random", "box", "half")
-
-
-@dataclass
-class TaskSpec:
-    """What damage to do. Fields left None take the task's default; setting one the task does
-    not use is an error (it would silently do nothing)."""
-
-    task: str
-    sigma: float | None = None  # noise std in [0, 1] units: 0.3 for denoise, 0 (none) otherwise
-    mask: str | None = None  # inpaint: random (default), box, half, or a PNG path
-    rate: float | None = None  # inpaint with a random mask: fraction of pixels removed (0.5)
-    factor: int | None = None  # superres: average-pooling factor (2)
-    blur_sigma: float | None = None  # deblur: std of the Gaussian kernel in pixels (1.0)
-
-    def resolved(self) -> TaskSpec:
-        if self.task not in TASKS:
-            raise UserError(f"unknown task '{self.task}'; choose one of {', '.join(TASKS + (EDIT_TASK,))}")
-        uses = {"mask": "inpaint", "rate": "inpaint", "factor": "superres", "blur_sigma": "deblur"}
-        for name, task in uses.items():
-            if getattr(self, name) is not None and self.task != task:
-                raise UserError(f"--{name.replace('_', '-')} applies to --task {task}, not --task {self.task}")
-        sigma = self.sigma if self.sigma is not None else (DEFAULT_DENOISE_SIGMA if self.task == "denoise" else 0.0)
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
-            raise UserError(f"--sigma is a noise standard deviation in [0, 1] units and must be >= 0, got {sigma}")
-        if self.task == "denoise" and sigma == 0:
-            raise UserError("denoising needs noise: pass --sigma > 0 (e.g. 0.3)")
-        mask = (self.mask or "random") if self.task == "inpaint" else None
-        rate = self.rate
-        if self.task == "inpaint" and mask == "random":
-            rate = check_rate(DEFAULT_RATE if rate is None else rate)
-        factor = self.factor if self.factor is not None else (DEFAULT_FACTOR if self.task == "superres" else None)
-        if factor is not None and (not isinstance(factor, int) or factor < 2):
-            raise UserError(f"--factor must be an integer >= 2, got {factor}")
-        blur = self.blur_sigma
-        if blur is None and self.task == "deblur":
-            blur = DEFAULT_BLUR_SIGMA
-        if blur is not None and not blur > 0:
-            raise UserError(f"--blur-sigma must be positive, got {blur}")
-        return TaskSpec(self.task, float(sigma), mask, rate, factor, blur)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-def open_image_file(path: str | Path, what: str, hint: str) -> Image.Image:
-    """The image at ``path``, decoded. ``what`` names it in errors ("mask", "input image") and
-    ``hint`` says what to pass instead when it is missing or unreadable."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{what} {path} does not exist; {hint}")
-    try:
-        image = Image.open(path)
-        image.load()  # decode now: Pillow opens lazily, and a broken file would fail later, far from here
-    except Exception as e:  # Pillow raises several types for unreadable files
-        raise UserError(f"cannot read {what} {path} as an image ({e}); {hint}") from None
-    return image
-
-
-def load_mask(path: str | Path, height: int, width: int) -> torch.Tensor:
-    """(1, 1, H, W) from a PNG of exactly H x W pixels: white (> 50% grey) keeps, black removes."""
-    hint = f"pass --mask random, box, half or the path of a PNG of {width}x{height} pixels"
-    image = open_image_file(path, "mask file", hint)
-    if image.size != (width, height):
-        raise UserError(
-            f"mask {path} is {image.size[0]}x{image.size[1]} pixels but the model's images are {width}x{height}; "
-            f"draw the mask at {width}x{height} (white keeps a pixel, black removes it)"
-        )
-    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    return torch.from_numpy((grey > 0.5).astype(np.float32))[None, None]
-
-
-def make_mask(
-    kind: str, n: int, height: int, width: int, rate: float | None, generator: torch.Generator | None
-) -> torch.Tensor:
-    """A keep-mask by name (random, box, half) or from a PNG path."""
-    if kind == "random":
-        return random_mask(n, height, width, 0.5 if rate is None else rate, generator)
-    if rate is not None:
-        raise UserError(f"--rate applies to --mask random only; --mask {kind} removes a fixed region")
-    if kind == "box":
-        return box_mask(height, width)
-    if kind == "half":
-        return half_mask(height, width)
-    if kind.lower().endswith(".png") or Path(kind).exists():
-        return load_mask(kind, height, width)
-    raise UserError(f"unknown mask '{kind}'; choose one of {', '.join(MASK_KINDS)} or the path of a PNG")
-
-
-def make_degradation(
-    spec: TaskSpec, image_shape: tuple[int, int, int], n: int, generator: torch.Generator | None = None
-) -> Degradation:
-    """The degradation of a (resolved) task for n images of shape (C, H, W)."""
-    spec = spec.resolved()
-    channels, height, width = image_shape
-    assert spec.sigma is not None  # resolved() sets every field its task uses
-    operator: LinearOperator
-    if spec.task == "denoise":
-        operator = Identity()
-    elif spec.task == "inpaint":
-        assert spec.mask is not None
-        operator = Mask(make_mask(spec.mask, n, height, width, spec.rate, generator))
-    elif spec.task == "superres":
-        assert spec.factor is not None
-        if height % spec.factor or width % spec.factor:
-            raise UserError(
-                f"--factor {spec.factor} does not divide the image size {height}x{width}; "
-                f"pick a divisor (2 for 8x8 digits)"
-            )
-        operator = AveragePool(spec.factor)
-    elif spec.task == "deblur":
-        assert spec.blur_sigma is not None
-        operator = GaussianBlur(spec.blur_sigma)
-    else:  # colorize
-        if channels != 3:
-            raise UserError(
-                f"colorize needs a model of RGB images; this one makes {channels}-channel images; "
-                f"choose one of {', '.join(t for t in TASKS if t != 'colorize')} "
-                f"or train on an RGB dataset (e.g. cifar10)"
-            )
-        operator = Greyscale()
-    return Degradation(operator, spec.sigma)
-
 
 # ---------------------------------------------------------------------------- methods
 
@@ -276,7 +148,17 @@ class Method:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("identity", "classical", TASKS, "the degraded image itself", _classical(baseline_identity)),
+        Method("identity", "classical", IMAGE_TASKS, "the degraded image itself", _classical(baseline_identity)),
+        Method("zero-filled", "classical", ("mri",), "zero-filled inverse FFT", _classical(baseline_identity)),
+        Method("fbp", "classical", ("ct",), "filtered back-projection, ramp filter", _classical(baseline_identity)),
+        Method("sart", "classical", ("ct",), "SART (scikit-image's iradon_sart)", _classical(baseline_sart)),
+        Method(
+            "tv-cs",
+            "classical",
+            SCANNER_TASKS,
+            "total-variation compressed sensing (Chambolle-Pock)",
+            _classical(baseline_tv_cs),
+        ),
         Method("bicubic", "classical", ("superres",), "bicubic upsampling", _classical(baseline_bicubic)),
         Method("tv", "classical", ("denoise",), "total-variation denoising (Chambolle)", _classical(baseline_tv)),
         Method("nlm", "classical", ("denoise",), "non-local means with the known sigma", _classical(baseline_nlm)),
@@ -311,6 +193,14 @@ METHODS: dict[str, Method] = {
             "RePaint (Lugmayr et al. 2022)",
             _posterior_mean(solve_repaint),
             _denoiser_refusal("repaint"),
+        ),
+        Method(
+            "dc",
+            "generative",
+            SCANNER_TASKS,
+            "data-consistent diffusion sampling (Song et al. 2022)",
+            _posterior_mean(solve_dc),
+            _denoiser_refusal("dc"),
         ),
         Method(
             "sdedit",
