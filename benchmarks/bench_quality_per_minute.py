@@ -86,11 +86,13 @@ seeds / mean floor FID. Samplers above 100 network evaluations per sample are sc
 --samples 100``). Output in ``--out``: ``results.json`` (every row, the recipes' adaptations, genimg's
 resolved configs, the machine), ``table.md``, and ``<family>.png`` (FID/floor against CPU-minutes).
 ``--first-seed 1 --seeds 1`` adds a training seed to a finished run; ``--max-nfe 100`` leaves out
-the samplers above 100 network evaluations (lucidrains' 1000 ancestral steps); ``--genimg-set KEY=VALUE``
-(repeatable) trains a variant of genimg's preset, a recipe of its own in the table; ``--merge
-DIR,DIR`` writes one table and one figure per family from several runs' ``results.json`` or
-earlier merges' ``rows.json`` (``--merge-peers-only DIR``: only the peers' rows of a run made with
-an earlier preset; ``--rename OLD=NEW``: a recipe's name in the merged table).
+the samplers above 100 network evaluations (lucidrains' 1000 ancestral steps); ``--score-runs
+RUN,RUN --samples 100 --sampling-seeds 1`` scores finished genimg runs at a peer's smaller
+protocol; ``--genimg-set KEY=VALUE`` (repeatable) trains a variant of genimg's preset, a recipe
+of its own in the table; ``--merge DIR,DIR`` writes one table and one figure per family from
+several runs' ``results.json`` or earlier merges' ``rows.json`` (``--merge-peers-only DIR``: only
+the peers' rows of a run made with an earlier preset; ``--rename OLD=NEW``: a recipe's name in the
+merged table).
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ from genimg.evaluate.evaluator import EVAL_SEED_OFFSET, extractor_for, real_floo
 from genimg.io import write_text
 from genimg.models.precision import autocast
 from genimg.rng import fixed_seed
+from genimg.runs.directory import RunDir
+from genimg.runs.loading import load_model
 from genimg.train.trainer import train as genimg_train
 
 DATASET = "mnist-sample"
@@ -934,6 +938,22 @@ def genimg_run(family: str, seed: int, budget_s: float, out: Path, extra: list[s
     return result.model, result.summary, config.to_dict()
 
 
+def score_runs(runs: list[Path], n: int, seeds: int) -> None:
+    """Each finished run's default sampler scored with n samples x seeds (``--score-runs``)."""
+    scorer = Scorer()
+    for run in runs:
+        summary = RunDir.open(run).summary()
+        model = load_model(run)
+        sampler = genimg_samplers(model, summary.get("precision", "fp32"))[0]
+        score = scorer.score(lambda m, model=model, sampler=sampler: sampler.draw(model, m), n, seeds)
+        budget = summary.get("budget_spent_s") or summary.get("train_cpu_s") or float("nan")
+        print(
+            f"{run}: {budget / 60:.2f} CPU-min, {sampler.name}: FID/floor {score['fid_over_floor']:.2f} "
+            f"(FID {score['fid']:.1f}, floor {score['floor']:.1f}, {n}x{seeds})",
+            flush=True,
+        )
+
+
 def genimg_samplers(model: Any, precision: str) -> list[Sampler]:
     """The model's default sampler and, where it differs, the one it is monitored with (diffusion: 50 steps)."""
 
@@ -1147,6 +1167,11 @@ def main() -> None:
     ap.add_argument("--slow-seeds", type=int, help=f"sampling seeds for samplers above {SLOW_NFE} NFE")
     ap.add_argument("--max-nfe", type=int, help="leave out samplers above this many network evaluations per sample")
     ap.add_argument(
+        "--score-runs",
+        help="score finished genimg runs (comma-separated run directories) with --samples x --sampling-seeds and stop: "
+        "genimg's rows at the protocol of a peer scored with fewer samples",
+    )
+    ap.add_argument(
         "--genimg-set", action="append", default=[], metavar="KEY=VALUE", help="an override of genimg's preset"
     )
     ap.add_argument("--recipes", help="only these recipe names (comma-separated), e.g. genimg,torchcfm")
@@ -1157,6 +1182,9 @@ def main() -> None:
         merge(paths(args.merge), paths(args.merge_peers_only), Path(args.out), renames)
         return
     torch.set_num_threads(1)
+    if args.score_runs:
+        score_runs(paths(args.score_runs), args.samples, args.sampling_seeds)
+        return
     os.environ.setdefault("TQDM_DISABLE", "1")  # the peers' samplers draw progress bars of their own
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = [f for f in families if f not in FAMILY_BUDGETS]
