@@ -1074,11 +1074,12 @@ def figure(family: str, aggregated: list[dict[str, Any]], path: Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
     lines: dict[str, list[dict[str, Any]]] = {}
     for a in aggregated:
         if a["family"] == family:
-            lines.setdefault(f"{a['recipe']}: {a['sampler']}", []).append(a)
+            protocol = "" if (a["n"], a["sampling_seeds"]) == (500, 5) else f" [{a['n']} x {a['sampling_seeds']}]"
+            lines.setdefault(f"{a['recipe']}: {a['sampler']}{protocol}", []).append(a)
     for label, pts in sorted(lines.items(), key=lambda kv: (not kv[0].startswith("genimg"), kv[0])):
         pts.sort(key=lambda a: a["budget_min"])
         # today's preset bold black; its variants and earlier presets grey and dashed; the peers in colour
@@ -1102,9 +1103,9 @@ def figure(family: str, aggregated: list[dict[str, Any]], path: Path, title: str
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot: never over a line
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
