@@ -102,7 +102,7 @@ def scanner_benchmark(args: argparse.Namespace) -> None:
         "vae": load_model(args.vae or "pretrained:vae-mnist-sample"),
         "diffusion": load_model(args.diffusion or DIFFUSION_MODEL),
     }
-    originals = load_dataset("mnist-sample", "test").images[: args.n]
+    originals = load_dataset("mnist-sample", "test").images[: args.n]  # None: all 500
     out = Path(args.out or f"docs/figures/recovery-{task}")
     results: dict = {
         "task": task,
@@ -173,7 +173,9 @@ def main() -> None:
     parser.add_argument("--vae", help="a trained VAE run (default: train the default one into --runs)")
     parser.add_argument("--diffusion", help="a trained diffusion run (default: train the default one into --runs)")
     parser.add_argument("--runs", default="runs/bench-recovery", help="where default models are trained")
-    parser.add_argument("--n", type=int, default=447, help="test images (the digits test split has 447)")
+    parser.add_argument(
+        "--n", type=int, help="test images (default all: 447 of the digits, 500 of the MNIST sample with --task)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the results here")
@@ -185,14 +187,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.task:
-        args.n = 500 if args.n == 447 else args.n  # the MNIST sample's test split has 500 images
         scanner_benchmark(args)
         return
 
     vae_path = Path(args.vae) if args.vae else default_run("vae", Path(args.runs), args.threads)
     diffusion_path = Path(args.diffusion) if args.diffusion else default_run("diffusion", Path(args.runs), args.threads)
     models = {"vae": load_model(vae_path), "diffusion": load_model(diffusion_path)}
-    originals = load_dataset("digits", "test").images[: args.n]
+    originals = load_dataset("digits", "test").images[: args.n]  # None: all 447
 
     results: dict = {
         "n": int(originals.shape[0]),

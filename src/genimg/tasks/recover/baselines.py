@@ -155,27 +155,11 @@ def divergence(field: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def operator_norm(operator: LinearOperator, like: torch.Tensor, iterations: int = 30) -> float:
-    """||A||, the largest singular value, by power iteration on A^T A (the largest over images
-    for a per-image operator); deterministic: the start is all ones."""
-    v = torch.ones_like(like)
-    value = 0.0
-    for _ in range(iterations):
-        w = operator.adjoint(operator.forward(v))
-        norms = w.flatten(1).norm(dim=1).clamp_min(1e-30)
-        value = float(norms.max() / v.flatten(1).norm(dim=1).max().clamp_min(1e-30))
-        v = w / norms.view(-1, *([1] * (w.dim() - 1)))
-    return math.sqrt(value)
-
-
-def tv_least_squares(
-    operator: LinearOperator, y: torch.Tensor, shape: torch.Size, weight: float, iterations: int
-) -> torch.Tensor:
+def tv_least_squares(operator: LinearOperator, y: torch.Tensor, weight: float, iterations: int) -> torch.Tensor:
     """Chambolle-Pock for min_{x in [0,1]} 1/2 ||A x - y||^2 + weight ||grad x||_{2,1}, all images
     at once: dual variables p (measurements) and q (gradients), steps tau = sigma = 0.99 / ||K||
-    with K = (A, grad) and ||grad||^2 <= 8."""
-    like = torch.zeros(shape, device=y.device, dtype=y.dtype)
-    step = 0.99 / math.sqrt(operator_norm(operator, like) ** 2 + 8.0)
+    with K = (A, grad), ||A|| <= ``measurement_scale`` and ||grad||^2 <= 8."""
+    step = 0.99 / math.sqrt(operator.measurement_scale**2 + 8.0)
     x = operator.adjoint(y).clamp(0, 1)
     x_bar = x.clone()
     p = torch.zeros_like(y)
@@ -194,5 +178,4 @@ def baseline_tv_cs(degradation: Degradation, y: torch.Tensor, options: SolverOpt
     weight = options.tv_weight
     if weight is None:
         weight = TV_CS_WEIGHT + TV_CS_WEIGHT_PER_SIGMA * degradation.noise_sigma
-    shape = degradation.observed_image(y).shape
-    return tv_least_squares(degradation.operator, y.cpu(), shape, weight, options.tv_iterations).cpu()
+    return tv_least_squares(degradation.operator, y.cpu(), weight, options.tv_iterations).cpu()

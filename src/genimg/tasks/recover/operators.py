@@ -76,9 +76,10 @@ class LinearOperator:
 
     @property
     def measurement_scale(self) -> float:
-        """How large a measurement is against the pixels it comes from: 1 for the image-domain
-        operators and k-space (orthonormal), ||A|| for the Radon transform, whose line integrals
-        sum dozens of pixels. DPS divides its step by it, so its default step means the same."""
+        """How large a measurement is against the pixels it comes from, an upper bound on ||A||:
+        1 for the image-domain operators and k-space (their norms are at most 1), ||A|| itself for
+        the Radon transform, whose line integrals sum dozens of pixels. DPS divides its step by
+        it, so its default step means the same; TV compressed sensing sizes its steps by it."""
         return 1.0
 
     def on_measured(self, y: torch.Tensor) -> torch.Tensor:
